@@ -1,0 +1,17 @@
+"""Model families, by registry key. Adding a family is one module and one line below."""
+from __future__ import annotations
+
+from ..errors import StudioError
+from .base import Family
+from .vae import VAEFamily
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    VAEFamily(),
+)}
+
+
+def get_family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise StudioError(f"unknown model family {name!r}; this studio knows: {', '.join(FAMILIES)}") from None

@@ -1,0 +1,177 @@
+"""The small protocol through which a model family plugs into the registry, the services and training.
+
+A family is one module (`studio/families/<name>.py`) holding its network, its training step and its
+sampling, plus one line in `studio/families/__init__.py`. Families never import Gradio.
+
+Conventions for image families:
+- training batches are float tensors (N, C, H, W) in [-1, 1];
+- `decode` returns float tensors (N, C, H, W) in [0, 1] on the CPU;
+- latents are drawn per seed on the CPU (one generator per image), so image i of a batch with seeds
+  [s0, s1, ...] is the image a batch of one gives for seed si.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import StudioError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One sampling setting a family accepts, with its range and default (used to validate requests)."""
+    name: str
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    help: str = ""
+
+    def check(self, value: Any) -> Any:
+        if value is None:
+            return self.default
+        if self.choices is not None:
+            if value not in self.choices:
+                raise StudioError(f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}")
+            return value
+        try:
+            value = type(self.default)(value)
+        except (TypeError, ValueError):
+            raise StudioError(f"{self.name} must be a number; got {value!r}") from None
+        if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
+            raise StudioError(f"{self.name} must be between {self.minimum} and {self.maximum}; got {value}")
+        return value
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to sample: its registry name and metadata, the network(s) and the device."""
+    name: str
+    family: "Family"
+    meta: dict
+    module: Any
+    device: torch.device
+    weights_hash: str = ""
+    extras: dict = field(default_factory=dict)
+
+
+class Trainer:
+    """One family's training state: networks, optimisers, the step, previews and checkpoints.
+
+    The shared loop in `studio/train.py` owns data, progress, cancel, resume and saving; a trainer owns
+    only what differs between families.
+    """
+
+    def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
+        """Optimisation step number `step` (from 0) on a batch; returns the losses to plot (plain floats)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def preview(self, seeds: list[int]) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] from the model as it is now, for the live sample grid."""
+        raise NotImplementedError
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """Every network whose weights a checkpoint keeps, by name."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Every optimiser whose state a checkpoint keeps, by name."""
+        raise NotImplementedError
+
+    def export(self) -> torch.nn.Module:
+        """The network that becomes the saved model (for example the EMA copy of a generator)."""
+        raise NotImplementedError
+
+
+class Family:
+    """Base class of a model family. Subclasses set the class attributes and implement the methods."""
+
+    name: str = ""                 # registry key, e.g. "vae"
+    kind: str = "image"            # "image", "text" or "style"
+    title: str = ""                # for people, e.g. "Variational autoencoder"
+    library_name: str = "pytorch"  # model card front-matter
+    pipeline_tag: str = "unconditional-image-generation"
+    image_sizes: tuple[int, ...] = ()  # image families: the sizes they train at
+    settings: tuple[Setting, ...] = ()  # sampling settings, validated by `check_settings`
+
+    # -- building and storing -------------------------------------------------------------------
+    def default_config(self, image_size: int, channels: int) -> dict:
+        """The architecture for images of `image_size` px and `channels` (1 or 3) channels."""
+        raise NotImplementedError
+
+    def default_recipe(self) -> dict:
+        """Training hyper-parameters, overridable one by one from the UI, API or command line."""
+        raise NotImplementedError
+
+    def build(self, config: dict) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def save(self, module: torch.nn.Module, folder: Path) -> None:
+        """Write the weights into `folder` (safetensors). The registry writes studio.json and the card."""
+        save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
+                  str(folder / "model.safetensors"))
+
+    def load(self, folder: Path, meta: dict, device: torch.device) -> LoadedModel:
+        """Build the network from `meta["config"]` and load the weights, without pickle."""
+        module = self.build(meta["config"])
+        load_state(module, folder / "model.safetensors")
+        module.to(device).eval()
+        return LoadedModel(name=meta.get("name", folder.name), family=self, meta=meta, module=module, device=device)
+
+    # -- sampling -------------------------------------------------------------------------------
+    def check_settings(self, given: dict) -> dict:
+        """Fill defaults and validate ranges; refuse settings that belong to other families."""
+        known = {s.name: s for s in self.settings}
+        for key, value in given.items():
+            if value is not None and key not in known:
+                raise StudioError(f"'{key}' is not a setting of {self.title} models; "
+                                  f"they take: {', '.join(known) or 'no settings'}")
+        return {name: s.check(given.get(name)) for name, s in known.items()}
+
+    def latents(self, model: LoadedModel, seeds: list[int]) -> torch.Tensor:
+        """The starting latents for each seed, drawn on the CPU, one generator per seed."""
+        raise NotImplementedError
+
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] on the CPU for the given latents."""
+        raise NotImplementedError
+
+    def sample(self, model: LoadedModel, seeds: list[int], settings: dict) -> torch.Tensor:
+        return self.decode(model, self.latents(model, seeds), settings)
+
+    # -- training -------------------------------------------------------------------------------
+    def trainer(self, config: dict, recipe: dict, accelerator) -> Trainer:
+        raise NotImplementedError
+
+
+def load_state(module: torch.nn.Module, path: Path) -> None:
+    """Load safetensors weights into `module`, turning every kind of mismatch into a clear StudioError."""
+    try:
+        state = load_file(str(path))
+    except FileNotFoundError:
+        raise StudioError(f"weights file {path.name} is missing") from None
+    except Exception as exc:  # safetensors raises its own error types for truncated or foreign files
+        raise StudioError(f"weights file {path.name} is corrupt or not safetensors ({exc})") from None
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise StudioError(f"weights in {path.name} do not fit this model's architecture ({first})") from None
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StudioError(f"{path.name} is missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StudioError(f"{path.name} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise StudioError(f"{path.name} must hold a JSON object")
+    return data

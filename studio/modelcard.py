@@ -1,0 +1,85 @@
+"""Hugging Face model cards (README.md with YAML front-matter) written from a model's studio.json."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+_LICENSES = {"cc-by-4.0", "cc0-1.0", "bsd-3-clause", "mit", "apache-2.0", "gpl-3.0", "other", "unknown"}
+
+
+def _yaml_list(items: list[str]) -> str:
+    return "\n".join(f"  - {json.dumps(i)}" for i in items)
+
+
+def render_model_card(meta: dict) -> str:
+    """The README.md text for a model. Front-matter keys follow the Hub's model card metadata spec."""
+    from .families import get_family
+
+    family = get_family(meta["family"])
+    dataset = meta.get("dataset", {})
+    license_id = str(dataset.get("model_license") or "other").lower()
+    if license_id not in _LICENSES:
+        license_id = "other"
+    tags = ["studio", family.name, "ai-generated-content-tool"]
+    front = [
+        "---",
+        f"license: {license_id}",
+        f"library_name: {family.library_name}",
+        f"pipeline_tag: {family.pipeline_tag}",
+        "tags:",
+        _yaml_list(tags),
+        "---",
+    ]
+    name = meta.get("name", "model")
+    shapes = meta.get("shapes", {})
+    lines = [
+        f"# {name}",
+        "",
+        f"A {family.title} trained with the creative studio "
+        f"(studio {meta.get('studio_version', '?')}, format {meta.get('format_version', '?')}).",
+        "",
+    ]
+    if shapes:
+        lines += ["## Shapes", "", *[f"- {k}: {v}" for k, v in shapes.items()], ""]
+    if dataset:
+        lines += ["## Training data", ""]
+        for key in ("name", "source", "count", "skipped", "license", "notes"):
+            if key in dataset:
+                lines.append(f"- {key}: {dataset[key]}")
+        lines.append("")
+    recipe = meta.get("recipe", {})
+    if recipe:
+        lines += ["## Training recipe", "", "| setting | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in recipe.items()]
+        lines.append("")
+    training = meta.get("training", {})
+    if training:
+        lines += ["## Training run", ""]
+        lines += [f"- {k}: {v}" for k, v in training.items() if k != "command"]
+        if training.get("command"):
+            lines += ["", "Reproduce with:", "", "```bash", str(training["command"]), "```"]
+        lines.append("")
+    metrics = meta.get("metrics", {})
+    if metrics:
+        lines += ["## Measured", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in metrics.items()]
+        lines.append("")
+    lines += [
+        "## Use",
+        "",
+        "Open the studio, choose this model in the Generate tab, or from a script:",
+        "",
+        "```python",
+        "from gradio_client import Client",
+        'client = Client("http://127.0.0.1:7860/")',
+        f'files = client.predict(model="{name}", count=4, seed=0, api_name="/generate")',
+        "```",
+        "",
+        "Images made with this model are AI-generated; the studio writes that into every PNG it saves.",
+        "",
+    ]
+    return "\n".join(front) + "\n\n" + "\n".join(lines)
+
+
+def write_model_card(folder: Path, meta: dict) -> None:
+    (folder / "README.md").write_text(render_model_card(meta), encoding="utf-8")

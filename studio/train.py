@@ -1,0 +1,249 @@
+"""The training worker: runs one job folder to the end, or until cancelled.
+
+    python -m studio.train <job dir> [--resume]
+    accelerate launch -m studio.train <job dir> [--resume]     # several GPUs or machines
+
+The loop is the same for every family: data, progress, fixed-seed previews, checkpoints, cancel and the
+final save belong here; what differs between families (networks, losses, optimisers) is the family's
+`Trainer`. Hugging Face Accelerate places models and batches on devices, runs mixed precision on CUDA and
+spreads the work over processes when launched with `accelerate launch`; only the main process writes.
+
+To create a job from the command line, use `python -m studio train ...` (see `python -m studio --help`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+PREVIEW_SEEDS = list(range(16))
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    import os
+    return f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+class JobFiles:
+    """Reads and writes one job folder; only the main process writes."""
+
+    def __init__(self, folder: Path, writer: bool):
+        self.folder, self.writer = folder, writer
+        self.spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
+        self.status = json.loads((folder / "status.json").read_text(encoding="utf-8")) \
+            if (folder / "status.json").is_file() else {}
+
+    def update(self, **fields) -> None:
+        from .jobs import write_json_atomic
+        self.status.update(fields, updated=time.time())
+        if self.writer:
+            write_json_atomic(self.folder / "status.json", self.status)
+
+    def cancel_requested(self) -> bool:
+        return (self.folder / "cancel").exists()
+
+    def log_losses(self, row: dict) -> None:
+        if self.writer:
+            with open(self.folder / "losses.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def trim_losses(self, before_step: int) -> None:
+        # On resume, forget rows logged after the checkpoint we continue from.
+        path = self.folder / "losses.jsonl"
+        if self.writer and path.is_file():
+            rows = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                    if ln.strip() and json.loads(ln).get("step", 0) < before_step]
+            path.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+
+
+def save_checkpoint(folder: Path, trainer, step: int, elapsed: float) -> None:
+    """Write the checkpoint aside, then swap it in, so a crash never leaves a half checkpoint."""
+    from .jobs import write_json_atomic
+    tmp = folder / "checkpoint.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for name, module in trainer.modules().items():
+        unwrapped = trainer.accelerator.unwrap_model(module)
+        save_file({k: v.detach().cpu().contiguous() for k, v in unwrapped.state_dict().items()},
+                  str(tmp / f"{name}.safetensors"))
+    for name, opt in trainer.optimizers().items():
+        # Optimiser state is nested Python data; torch.save here, torch.load(weights_only=True) on resume.
+        torch.save(opt.state_dict(), tmp / f"{name}.optim")
+    write_json_atomic(tmp / "state.json", {"step": step, "elapsed": elapsed})
+    old = folder / "checkpoint.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if (folder / "checkpoint").exists():
+        (folder / "checkpoint").rename(old)
+    tmp.rename(folder / "checkpoint")
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(folder: Path, trainer) -> tuple[int, float]:
+    ckpt = folder / "checkpoint"
+    state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
+    for name, module in trainer.modules().items():
+        trainer.accelerator.unwrap_model(module).load_state_dict(load_file(str(ckpt / f"{name}.safetensors")))
+    for name, opt in trainer.optimizers().items():
+        opt.load_state_dict(torch.load(ckpt / f"{name}.optim", weights_only=True, map_location="cpu"))
+    return int(state["step"]), float(state.get("elapsed", 0.0))
+
+
+def make_loader(data: torch.Tensor, batch_size: int, flip: bool, seed: int):
+    """Batches of float images in [-1, 1], reshuffled every epoch, with optional horizontal flips."""
+    from torch.utils.data import DataLoader, Dataset
+
+    class Images(Dataset):
+        def __len__(self):
+            return data.shape[0]
+
+        def __getitem__(self, i):
+            x = data[i].float() / 127.5 - 1.0
+            if flip and torch.rand(()) < 0.5:
+                x = x.flip(-1)
+            return x
+
+    g = torch.Generator().manual_seed(seed)
+    bs = min(batch_size, data.shape[0])
+    return DataLoader(Images(), batch_size=bs, shuffle=True, drop_last=True, generator=g, num_workers=0)
+
+
+def run(folder: Path, resume: bool = False) -> str:
+    """Train the job in `folder`; returns the final state ("completed", "cancelled" or "failed")."""
+    from accelerate import Accelerator
+
+    from .devices import mixed_precision, pick_device, seed_everything
+    from .families import get_family
+    from .media import grid, save_png
+    from .registry import Registry
+
+    device = pick_device()
+    accelerator = Accelerator(mixed_precision=mixed_precision(device), cpu=device.type == "cpu")
+    job = JobFiles(folder, writer=accelerator.is_main_process)
+    spec = job.spec
+    family = get_family(spec["family"])
+    recipe, config, total = spec["recipe"], spec["config"], int(spec["recipe"]["steps"])
+    job.update(state="preparing", message="loading data and building the model", pid=__import__("os").getpid(),
+               steps=total, model=spec["model_name"])
+
+    seed_everything(int(recipe["seed"]) + accelerator.process_index)
+    data = load_file(str(folder / "data.safetensors"))["data"]
+    trainer = family.trainer(config, recipe, accelerator)
+    start_step, elapsed_before = 0, 0.0
+    if resume and (folder / "checkpoint" / "state.json").is_file():
+        start_step, elapsed_before = load_checkpoint(folder, trainer)
+        job.trim_losses(start_step)
+    loader = accelerator.prepare(make_loader(data, int(recipe["batch_size"]), bool(recipe.get("flip")),
+                                             int(recipe["seed"]) + start_step))
+
+    def batches():
+        while True:
+            yield from loader
+
+    stream = batches()
+    log_every = max(1, min(50, total // 100 or 1))
+    sample_every = int(recipe.get("sample_every") or max(50, total // 20))
+    checkpoint_every = int(recipe.get("checkpoint_every") or max(100, total // 10))
+
+    def write_preview(step: int) -> None:
+        if accelerator.is_main_process:
+            images = trainer.preview(PREVIEW_SEEDS)
+            save_png(grid(images), folder / "sample.png", {"model": spec["model_name"], "job": spec["job"],
+                                                         "step": step, "seeds": PREVIEW_SEEDS, "preview": True})
+
+    stop = {"signal": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(signal=True))
+    job.update(state="running", message=f"training from step {start_step}", step=start_step)
+    t0 = time.perf_counter()
+    window_t, window_images = t0, 0
+    step = start_step
+    while step < total:
+        if job.cancel_requested() or stop["signal"]:
+            accelerator.set_trigger()
+        if accelerator.check_trigger():  # every process stops at the same step
+            elapsed = elapsed_before + time.perf_counter() - t0
+            if accelerator.is_main_process:
+                save_checkpoint(folder, trainer, step, elapsed)
+                write_preview(step)
+            job.update(state="cancelled", step=step, message=f"cancelled at step {step}; resume continues from here")
+            return "cancelled"
+        batch = next(stream)
+        losses = trainer.train_step(batch, step)
+        step += 1
+        window_images += batch.shape[0] * accelerator.num_processes
+        if step % log_every == 0 or step == total:
+            now = time.perf_counter()
+            speed = window_images / max(now - window_t, 1e-9)
+            window_t, window_images = now, 0
+            steps_per_s = speed / max(1, batch.shape[0] * accelerator.num_processes)
+            job.log_losses({"step": step, **{k: round(v, 6) for k, v in losses.items()}})
+            job.update(step=step, images_per_second=round(speed, 1),
+                       eta_seconds=round((total - step) / max(steps_per_s, 1e-9)),
+                       elapsed=round(elapsed_before + now - t0, 1), losses=losses,
+                       message=f"step {step} of {total}")
+        if step % sample_every == 0 or step == 1:
+            write_preview(step)
+        if step % checkpoint_every == 0 and step < total and accelerator.is_main_process:
+            save_checkpoint(folder, trainer, step, elapsed_before + time.perf_counter() - t0)
+
+    elapsed = elapsed_before + time.perf_counter() - t0
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        save_checkpoint(folder, trainer, step, elapsed)
+        write_preview(step)
+        job.update(state="running", message="saving the model")
+        model = trainer.export()
+        samples = trainer.preview(list(range(64)))
+        meta = {"config": config, "shapes": spec.get("shapes", {}), "recipe": recipe, "dataset": spec["dataset"],
+                "metrics": {}, "training": {"steps": step, "seconds": round(elapsed, 1),
+                                            "machine": machine_description(),
+                                            "processes": accelerator.num_processes,
+                                            "mixed_precision": accelerator.mixed_precision,
+                                            "command": spec.get("command", "")}}
+        registry = Registry(models_dir=Path(spec["models_dir"]))
+        try:
+            registry.save(spec["model_name"], spec["family"], model, meta,
+                          write_extras=lambda d: save_png(grid(samples, nrow=8), d / "samples.png",
+                                                          {"model": spec["model_name"], "seeds": "0-63"}))
+        except Exception as exc:
+            job.update(state="failed", message=f"training finished but saving failed: {exc}; "
+                                               "the checkpoint is kept; resume to try saving again")
+            return "failed"
+        job.update(state="completed", step=step, eta_seconds=0, message=f"saved as model {spec['model_name']!r}")
+    return "completed"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m studio.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("job_dir", type=Path, help="a job folder made by the app or by `python -m studio train`")
+    parser.add_argument("--resume", action="store_true", help="continue from the job's last checkpoint")
+    args = parser.parse_args(argv)
+    folder = args.job_dir.resolve()
+    if not (folder / "spec.json").is_file():
+        parser.error(f"{folder} is not a job folder (no spec.json)")
+    try:
+        state = run(folder, resume=args.resume)
+    except Exception as exc:
+        traceback.print_exc()
+        job = JobFiles(folder, writer=True)
+        from .errors import StudioError
+        why = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
+        job.update(state="failed", message=f"training failed: {why}")
+        return 1
+    return 0 if state in ("completed", "cancelled") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
