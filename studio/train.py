@@ -100,25 +100,6 @@ def load_checkpoint(folder: Path, trainer) -> tuple[int, float]:
     return int(state["step"]), float(state.get("elapsed", 0.0))
 
 
-def make_loader(data: torch.Tensor, batch_size: int, flip: bool, seed: int):
-    """Batches of float images in [-1, 1], reshuffled every epoch, with optional horizontal flips."""
-    from torch.utils.data import DataLoader, Dataset
-
-    class Images(Dataset):
-        def __len__(self):
-            return data.shape[0]
-
-        def __getitem__(self, i):
-            x = data[i].float() / 127.5 - 1.0
-            if flip and torch.rand(()) < 0.5:
-                x = x.flip(-1)
-            return x
-
-    g = torch.Generator().manual_seed(seed)
-    bs = min(batch_size, data.shape[0])
-    return DataLoader(Images(), batch_size=bs, shuffle=True, drop_last=True, generator=g, num_workers=0)
-
-
 def run(folder: Path, resume: bool = False) -> str:
     """Train the job in `folder`; returns the final state ("completed", "cancelled" or "failed")."""
     from accelerate import Accelerator
@@ -138,14 +119,13 @@ def run(folder: Path, resume: bool = False) -> str:
                steps=total, model=spec["model_name"])
 
     seed_everything(int(recipe["seed"]) + accelerator.process_index)
-    data = load_file(str(folder / "data.safetensors"))["data"]
-    trainer = family.trainer(config, recipe, accelerator)
+    data = load_file(str(folder / "data.safetensors"))
+    trainer = family.trainer(config, recipe, accelerator, job_dir=folder)
     start_step, elapsed_before = 0, 0.0
     if resume and (folder / "checkpoint" / "state.json").is_file():
         start_step, elapsed_before = load_checkpoint(folder, trainer)
         job.trim_losses(start_step)
-    loader = accelerator.prepare(make_loader(data, int(recipe["batch_size"]), bool(recipe.get("flip")),
-                                             int(recipe["seed"]) + start_step))
+    loader = accelerator.prepare(family.loader(data, recipe, int(recipe["seed"]) + start_step))
 
     def batches():
         while True:
@@ -158,15 +138,18 @@ def run(folder: Path, resume: bool = False) -> str:
 
     def write_preview(step: int) -> None:
         if accelerator.is_main_process:
-            images = trainer.preview(PREVIEW_SEEDS)
-            save_png(grid(images), folder / "sample.png", {"model": spec["model_name"], "job": spec["job"],
-                                                         "step": step, "seeds": PREVIEW_SEEDS, "preview": True})
+            sample = trainer.preview(PREVIEW_SEEDS)
+            if isinstance(sample, str):
+                (folder / "sample.txt").write_text(sample, encoding="utf-8")
+            else:
+                save_png(grid(sample), folder / "sample.png", {"model": spec["model_name"], "job": spec["job"],
+                                                             "step": step, "seeds": PREVIEW_SEEDS, "preview": True})
 
     stop = {"signal": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(signal=True))
     job.update(state="running", message=f"training from step {start_step}", step=start_step)
     t0 = time.perf_counter()
-    window_t, window_images = t0, 0
+    window_t, window_items, steps_in_window = t0, 0, 0
     step = start_step
     while step < total:
         if job.cancel_requested() or stop["signal"]:
@@ -181,14 +164,15 @@ def run(folder: Path, resume: bool = False) -> str:
         batch = next(stream)
         losses = trainer.train_step(batch, step)
         step += 1
-        window_images += batch.shape[0] * accelerator.num_processes
+        steps_in_window += 1
+        window_items += trainer.items_in(batch) * accelerator.num_processes
         if step % log_every == 0 or step == total:
             now = time.perf_counter()
-            speed = window_images / max(now - window_t, 1e-9)
-            window_t, window_images = now, 0
-            steps_per_s = speed / max(1, batch.shape[0] * accelerator.num_processes)
+            speed = window_items / max(now - window_t, 1e-9)
+            steps_per_s = steps_in_window / max(now - window_t, 1e-9)
+            window_t, window_items, steps_in_window = now, 0, 0
             job.log_losses({"step": step, **{k: round(v, 6) for k, v in losses.items()}})
-            job.update(step=step, images_per_second=round(speed, 1),
+            job.update(step=step, speed=round(speed, 1), speed_unit=f"{trainer.unit}/s",
                        eta_seconds=round((total - step) / max(steps_per_s, 1e-9)),
                        elapsed=round(elapsed_before + now - t0, 1), losses=losses,
                        message=f"step {step} of {total}")
@@ -205,6 +189,13 @@ def run(folder: Path, resume: bool = False) -> str:
         job.update(state="running", message="saving the model")
         model = trainer.export()
         samples = trainer.preview(list(range(64)))
+
+        def write_samples(d: Path) -> None:
+            if isinstance(samples, str):
+                (d / "samples.txt").write_text(samples, encoding="utf-8")
+            else:
+                save_png(grid(samples, nrow=8), d / "samples.png", {"model": spec["model_name"], "seeds": "0-63"})
+
         meta = {"config": config, "shapes": spec.get("shapes", {}), "recipe": recipe, "dataset": spec["dataset"],
                 "metrics": {}, "training": {"steps": step, "seconds": round(elapsed, 1),
                                             "machine": machine_description(),
@@ -213,9 +204,7 @@ def run(folder: Path, resume: bool = False) -> str:
                                             "command": spec.get("command", "")}}
         registry = Registry(models_dir=Path(spec["models_dir"]))
         try:
-            registry.save(spec["model_name"], spec["family"], model, meta,
-                          write_extras=lambda d: save_png(grid(samples, nrow=8), d / "samples.png",
-                                                          {"model": spec["model_name"], "seeds": "0-63"}))
+            registry.save(spec["model_name"], spec["family"], model, meta, write_extras=write_samples)
         except Exception as exc:
             job.update(state="failed", message=f"training finished but saving failed: {exc}; "
                                                "the checkpoint is kept; resume to try saving again")

@@ -71,9 +71,16 @@ class Trainer:
         """Optimisation step number `step` (from 0) on a batch; returns the losses to plot (plain floats)."""
         raise NotImplementedError
 
+    def items_in(self, batch: torch.Tensor) -> int:
+        """How many units of `unit` a batch holds, for the speed shown while training."""
+        return batch.shape[0]
+
+    unit = "images"
+
     @torch.no_grad()
-    def preview(self, seeds: list[int]) -> torch.Tensor:
-        """Images (N, C, H, W) in [0, 1] from the model as it is now, for the live sample grid."""
+    def preview(self, seeds: list[int]) -> "torch.Tensor | str":
+        """From the model as it is now: images (N, C, H, W) in [0, 1] for the live sample grid, or, for
+        text families, a string of samples."""
         raise NotImplementedError
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -146,8 +153,34 @@ class Family:
         return self.decode(model, self.latents(model, seeds), settings)
 
     # -- training -------------------------------------------------------------------------------
-    def trainer(self, config: dict, recipe: dict, accelerator) -> Trainer:
+    def trainer(self, config: dict, recipe: dict, accelerator, job_dir: Path) -> Trainer:
+        """The family's training state. `job_dir` holds spec.json and data.safetensors (and any files the
+        family's data preparation wrote there, such as a tokenizer)."""
         raise NotImplementedError
+
+    def loader(self, data: dict[str, torch.Tensor], recipe: dict, seed: int):
+        """An endless-able iterable of training batches from the job's data tensors.
+
+        Image families: `data["data"]` is uint8 (N, C, H, W); batches are float in [-1, 1], reshuffled each
+        epoch, flipped left-right at random when `recipe["flip"]`.
+        """
+        from torch.utils.data import DataLoader, Dataset
+
+        images, flip = data["data"], bool(recipe.get("flip"))
+
+        class Images(Dataset):
+            def __len__(self):
+                return images.shape[0]
+
+            def __getitem__(self, i):
+                x = images[i].float() / 127.5 - 1.0
+                if flip and torch.rand(()) < 0.5:
+                    x = x.flip(-1)
+                return x
+
+        g = torch.Generator().manual_seed(seed)
+        bs = min(int(recipe["batch_size"]), images.shape[0])
+        return DataLoader(Images(), batch_size=bs, shuffle=True, drop_last=True, generator=g, num_workers=0)
 
 
 def load_state(module: torch.nn.Module, path: Path) -> None:

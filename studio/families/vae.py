@@ -138,5 +138,5 @@ class VAEFamily(Family):
         mu, _ = model.module.encode(images.to(model.device) * 2 - 1)
         return mu.float().cpu()
 
-    def trainer(self, config: dict, recipe: dict, accelerator) -> VAETrainer:
+    def trainer(self, config: dict, recipe: dict, accelerator, job_dir=None) -> VAETrainer:
         return VAETrainer(config, recipe, accelerator)
