@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from ..errors import StudioError
+from .adain import AdaINFamily
 from .base import Family
+from .style import StyleFamily
 from .vae import VAEFamily
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     VAEFamily(),
+    StyleFamily(),
+    AdaINFamily(),
 )}
 
 
