@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--style-weight", type=float)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minutes", type=float, help="stop after this many minutes and save the model as it is "
+                        "then (its card records the steps reached); for time-boxed runs on shared machines")
     parser.add_argument("--models-dir", help="save the finished model here (e.g. checkpoints) instead of $STUDIO_HOME/models")
     args = parser.parse_args(argv)
     command = "python -m studio.services.style_train " + " ".join(map(shlex.quote, argv or sys.argv[1:]))
@@ -188,7 +190,25 @@ def main(argv: list[str] | None = None) -> int:
         spec["models_dir"] = str(Path(args.models_dir).resolve())
         jobs.write_json_atomic(folder / "spec.json", spec)
     print(f"job {made['job']} ({made['images']} content crops); training in the foreground", flush=True)
+    timer = None
+    if args.minutes:
+        import threading
+        timer = threading.Timer(args.minutes * 60, lambda: (folder / "cancel").touch())
+        timer.daemon = True
+        timer.start()
     state = run(folder)
+    if timer is not None:
+        timer.cancel()
+    if state == "cancelled" and args.minutes:
+        # Time is up: make the steps reached the run's length, then "resume", which trains no further and
+        # saves the model through the same path as a finished run.
+        reached = json.loads((folder / "checkpoint" / "state.json").read_text(encoding="utf-8"))["step"]
+        spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
+        spec["recipe"]["steps"] = reached
+        jobs.write_json_atomic(folder / "spec.json", spec)
+        (folder / "cancel").unlink(missing_ok=True)
+        print(f"time budget reached at step {reached}; saving", flush=True)
+        state = run(folder, resume=True)
     print(json.dumps(jobs.read_status(folder), indent=1))
     return 0 if state == "completed" else 1
 

@@ -72,7 +72,12 @@ def _open(value, role: str) -> tuple[Image.Image, str]:
         if not path.is_file():
             raise StudioError(f"the {role} image file {path.name!r} was not found")
         try:
-            im = Image.open(path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked below
+                im = Image.open(path)
+        except Image.DecompressionBombError:
+            raise StudioError(f"the {role} image is over the {MAX_DECODE_PIXELS // 1_000_000} megapixel limit "
+                              "for safe decoding; scale it down first") from None
         except UnidentifiedImageError:
             raise StudioError(f"the {role} file {path.name!r} is not an image (use PNG, JPEG or WebP)") from None
         except OSError as exc:
