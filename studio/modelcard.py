@@ -69,7 +69,8 @@ def render_model_card(meta: dict) -> str:
         lines += ["## Measured", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in metrics.items()]
         lines.append("")
-    lines += [
+    usage = getattr(family, "usage_lines", None)  # families that are not sampled in Generate say how they are used
+    lines += usage(name) if usage else [
         "## Use",
         "",
         "Open the studio, choose this model in the Generate tab, or from a script:",
@@ -81,9 +82,8 @@ def render_model_card(meta: dict) -> str:
         '                                                       api_name="/generate")',
         "```",
         "",
-        "Images made with this model are AI-generated; the studio writes that into every PNG it saves.",
-        "",
     ]
+    lines += ["Images made with this model are AI-generated; the studio writes that into every PNG it saves.", ""]
     return "\n".join(front) + "\n\n" + "\n".join(lines)
 
 

@@ -125,6 +125,14 @@ class AdaINFamily(Family):
                                  "block5_expanded": 1.0},
                 "seed": 0}
 
+    def usage_lines(self, name: str) -> list[str]:
+        """The model card's "Use" section."""
+        return ["## Use", "", "Open the studio's Style tab (method `adain`), or from a script:", "", "```python",
+                "from gradio_client import Client, handle_file", 'client = Client("http://127.0.0.1:7860/")',
+                'png, parameters = client.predict(content=handle_file("photo.jpg"), style=handle_file("painting.png"),',
+                f'                                  method="{name}", strength=1.0, size=512, api_name="/stylize")',
+                "```", ""]
+
     def build(self, config: dict) -> Decoder:
         return Decoder(config["in_channels"], tuple(config["widths"]))
 

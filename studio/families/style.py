@@ -133,6 +133,14 @@ class StyleFamily(Family):
                 "content_weight": 1.0, "style_weight": 2e2, "tv_weight": 1e-3, "seed": 0,
                 "loss_network": "efficientnet-lite0"}
 
+    def usage_lines(self, name: str) -> list[str]:
+        """The model card's "Use" section."""
+        return ["## Use", "", "Open the studio's Style tab and choose this network as the method, or from a script:",
+                "", "```python", "from gradio_client import Client, handle_file",
+                'client = Client("http://127.0.0.1:7860/")',
+                f'png, parameters = client.predict(content=handle_file("photo.jpg"), style=None, method="{name}",',
+                '                                  size=512, api_name="/stylize")', "```", ""]
+
     def build(self, config: dict) -> TransformerNet:
         return TransformerNet(**config)
 
