@@ -374,6 +374,10 @@ def _run_adain(loaded, content, styles, weights, strength, preserve_colors, say)
     scale = decoder.scale
     feats = []
     for s in styles_in:
+        # The style is seen at the output's scale (longer sides matched), as in optimisation: its texture
+        # keeps its size relative to the picture, and a large style image costs no more than the output.
+        k = min(1.0, max(source.shape[-2:]) / max(s.shape[-2:]))
+        s = F.interpolate(s, scale_factor=k, mode="bilinear", align_corners=False, antialias=True) if k < 1 else s
         feats.append(encoder(_pad(s, scale).to(device), {layer})[layer])
     style_mean, style_std = blended_style_stats(feats, weights)
     # Every tile is normalised with the whole image's content statistics (measured on the image at most one
