@@ -32,11 +32,12 @@ def test_style_tab_stylises_the_example_with_each_method(app, artifacts):
         for method in available_methods():
             choose(page, "style-method", method)
             page.locator("#style-button").click()
+            kind = method if method in ("optimization", "adain") else "network"
             page.wait_for_function(
-                f"document.querySelector('#style-status').innerText.includes('done')"
-                f" && document.querySelector('#style-info').innerText.includes('\"size\": 64')"
-                f" && document.querySelector('#style-info').innerText.includes('{method if method in ('optimization', 'adain') else 'network'}')",
-                timeout=180_000)
+                "document.querySelector('#style-status').innerText.includes('done')"
+                " && document.querySelector('#style-info').innerText.replace(/\\s/g, '')"
+                f".includes('\"size\":64') && document.querySelector('#style-info').innerText"
+                f".replace(/\\s/g, '').includes('\"method\":\"{kind}\"')", timeout=180_000)
             page.screenshot(path=str(artifacts / f"style-{method}.png"), full_page=True)
             page.evaluate("document.querySelector('#style-status').innerText = ''")
         assert page.locator("#style-result img").count() >= 1
