@@ -106,6 +106,7 @@ def test_device_choice_follows_studio_device(monkeypatch):
 
 def test_login_is_required_when_studio_auth_is_set(monkeypatch):
     from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
 
     from studio.ui.app import build_demo, launch_options
     from tests.conftest import free_port
@@ -115,8 +116,10 @@ def test_login_is_required_when_studio_auth_is_set(monkeypatch):
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 **launch_options())
     try:
-        with pytest.raises(Exception):
-            Client(demo.local_url, verbose=False).predict(api_name="/models")
+        with pytest.raises(AuthenticationError, match="credentials were not provided"):
+            Client(demo.local_url, verbose=False)
+        with pytest.raises(AuthenticationError, match="Invalid credentials"):
+            Client(demo.local_url, auth=("artist", "wrong"), verbose=False)
         authed = Client(demo.local_url, auth=("artist", "s3cret"), verbose=False)
         assert isinstance(authed.predict(api_name="/models"), list)
     finally:
