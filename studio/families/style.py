@@ -130,7 +130,7 @@ class StyleFamily(Family):
 
     def default_recipe(self) -> dict:
         return {"steps": 2000, "batch_size": 4, "learning_rate": 2e-3, "image_size": 128, "style_size": 160,
-                "content_weight": 1.0, "style_weight": 2e2, "tv_weight": 1e-3, "seed": 0,
+                "content_weight": 1.0, "style_weight": 2e1, "tv_weight": 1e-3, "seed": 0,
                 "loss_network": "efficientnet-lite0"}
 
     def usage_lines(self, name: str) -> list[str]:
