@@ -124,8 +124,8 @@ def build(demo: gr.Blocks) -> None:
                                          elem_id="train-size")
                 color = gr.Checkbox(False, label="Colour (off: grey)", elem_id="train-color")
             with gr.Row():
-                steps = gr.Number(2000, precision=0, minimum=1, label="Steps", elem_id="train-steps")
-                batch_size = gr.Number(64, precision=0, minimum=1, label="Batch size", elem_id="train-batch")
+                steps = gr.Number(2000, precision=0, label="Steps", elem_id="train-steps")
+                batch_size = gr.Number(64, precision=0, label="Batch size", elem_id="train-batch")
             with gr.Row():
                 learning_rate = gr.Number(None, label="Learning rate", info="empty: the family's default",
                                           elem_id="train-lr")
