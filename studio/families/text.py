@@ -86,16 +86,17 @@ def context_length(model) -> int:
 def generate_tokens(model, prompt_ids: list[int], *, seeds: list[int], max_new_tokens: int,
                     temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0,
                     repetition_penalty: float = 1.0, eos_id: int | None = None,
-                    context: int | None = None) -> Iterator[torch.Tensor]:
+                    context: int | None = None, suppress_ids: tuple[int, ...] = ()) -> Iterator[torch.Tensor]:
     """Sample `len(seeds)` continuations of one prompt, yielding each step's new token ids (count,) on CPU.
 
     temperature 0 (or top_p 0) is greedy decoding; top_k 0 and top_p 1 switch those filters off;
     repetition_penalty 1 is none (CTRL-style, > 1 discourages repeats). Row i draws from its own generator
     seeded with seeds[i]. A row that emits `eos_id` is finished; the stream ends when every row is.
-    When prompt + output outgrow `context`, the model reads only the last `context` tokens.
+    When prompt + output outgrow `context`, the model reads only the last `context` tokens. Tokens in
+    `suppress_ids` (such as `<unk>`, which decodes to nothing) are never drawn.
     """
-    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
-                              TopKLogitsWarper, TopPLogitsWarper)
+    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, SuppressTokensLogitsProcessor,
+                              TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
 
     if not prompt_ids:
         raise StudioError("the prompt is empty after tokenising; write at least one character")
@@ -105,6 +106,8 @@ def generate_tokens(model, prompt_ids: list[int], *, seeds: list[int], max_new_t
     ids = torch.tensor([prompt_ids] * count, dtype=torch.long, device=device)
     greedy = temperature <= 0 or top_p <= 0
     processors = LogitsProcessorList()
+    if suppress_ids:
+        processors.append(SuppressTokensLogitsProcessor(list(suppress_ids), device=device))
     if repetition_penalty != 1.0:
         processors.append(RepetitionPenaltyLogitsProcessor(repetition_penalty))
     if not greedy:
@@ -146,11 +149,17 @@ def sample_texts(model, tokenizer, prompt: str, seeds: list[int], max_new_tokens
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     rows = [[] for _ in seeds]
     for new in generate_tokens(model, prompt_ids, seeds=seeds, max_new_tokens=max_new_tokens,
-                               eos_id=tokenizer.eos_token_id, **settings):
+                               eos_id=tokenizer.eos_token_id, suppress_ids=unknown_ids(tokenizer), **settings):
         for row, token in zip(rows, new.tolist()):
             row.append(token)
     return [prompt + tokenizer.decode(_until(row, tokenizer.eos_token_id), skip_special_tokens=True)
             for row in rows]
+
+
+def unknown_ids(tokenizer) -> tuple[int, ...]:
+    """The `<unk>` id when it is not also the end-of-text id: it stands for no character, so never draw it."""
+    unk = tokenizer.unk_token_id
+    return (unk,) if unk is not None and unk != tokenizer.eos_token_id else ()
 
 
 def _until(row: list[int], eos: int | None) -> list[int]:

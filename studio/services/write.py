@@ -25,7 +25,7 @@ from ..devices import pick_device
 from ..errors import StudioError
 from ..families.base import LoadedModel
 from ..families.pretrained import BUILTIN_PRETRAINED, check_pretrained_source, load_pretrained
-from ..families.text import TextFamily, context_length, generate_tokens
+from ..families.text import TextFamily, context_length, generate_tokens, unknown_ids
 from ..registry import default_registry
 from .generate import MAX_SEED, resolve_seed
 
@@ -172,7 +172,7 @@ def stream(prompt: str, model: str | None = None, max_new_tokens: int = 200, tem
     last_update = 0.0
     yield Draft(list(texts), notes, False, params)
     tokens = generate_tokens(net, ids, seeds=seeds, max_new_tokens=max_new_tokens, eos_id=eos, context=context,
-                             **settings)
+                             suppress_ids=unknown_ids(tok), **settings)
     try:
         for new in tokens:
             for i, token in enumerate(new.tolist()):
