@@ -283,7 +283,7 @@ class TextFamily(Family):
 
     def default_recipe(self) -> dict:
         # The shipped recipe; see benchmarks/text.py for how it compares with nanoGPT's CPU configuration.
-        return {"steps": 2000, "batch_size": 32, "context": 128, "learning_rate": 2e-3, "warmup_steps": 100,
+        return {"steps": 1500, "batch_size": 16, "context": 128, "learning_rate": 3e-3, "warmup_steps": 50,
                 "weight_decay": 0.1, "beta2": 0.99, "eval_every": 100, "eval_windows": 200, "seed": 0,
                 "size": "small", "tokenizer": "char", "vocab_size": 2048, "val_fraction": 0.1, "dropout": 0.0}
 

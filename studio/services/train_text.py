@@ -86,8 +86,10 @@ def start_text_training(name: str, *, files: list[str | Path] | None = None, bui
                         folder: str | None = None, size: str | None = None, tokenizer: str | None = None,
                         vocab_size: int | None = None, steps: int | None = None, batch_size: int | None = None,
                         context: int | None = None, learning_rate: float | None = None, seed: int = 0,
-                        recipe: dict | None = None, command: str = "", start: bool = True) -> dict:
-    """Prepare the corpus into a new job folder and start its worker. Returns {"job", "report", "status",
+                        recipe: dict | None = None, command: str = "", start: bool = True,
+                        models_dir: str | Path | None = None) -> dict:
+    """Prepare the corpus into a new job folder and start its worker (`models_dir`: where the finished
+    model is saved, by default the user's models; `checkpoints` for a shipped model). Returns {"job", "report", "status",
     "tokens"}. Raises StudioError for anything the user should fix."""
     fam = get_family("text")
     _check_unique(name)
@@ -116,7 +118,8 @@ def start_text_training(name: str, *, files: list[str | Path] | None = None, bui
     job_id = jobs.create_job("text", name, config, full, dataset, write_data,
                              extra={"shapes": {"vocab_size": len(tok), "context": int(full["context"]),
                                                "tokenizer": full["tokenizer"]},
-                                    "command": command})
+                                    "command": command,
+                                    **({"models_dir": str(Path(models_dir).resolve())} if models_dir else {})})
     status = jobs.start(job_id) if start else jobs.status(job_id)
     return {"job": job_id, "report": corpus.report(), "status": status, "tokens": int(train_ids.numel())}
 
@@ -202,13 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("steps", "batch_size", "context", "vocab_size", "seed"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=0 if key == "seed" else None)
     parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--models-dir", help="save the finished model here (default: the user's models)")
     args = parser.parse_args(argv)
     command = "python -m studio.services.train_text " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
     try:
         result = start_text_training(args.name, files=args.files, builtin=args.builtin, size=args.size,
                                      tokenizer=args.tokenizer, vocab_size=args.vocab_size, steps=args.steps,
                                      batch_size=args.batch_size, context=args.context,
-                                     learning_rate=args.learning_rate, seed=args.seed, command=command, start=False)
+                                     learning_rate=args.learning_rate, seed=args.seed, command=command, start=False,
+                                     models_dir=args.models_dir)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
