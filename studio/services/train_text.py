@@ -108,8 +108,6 @@ def start_text_training(name: str, *, files: list[str | Path] | None = None, bui
                "files": len(corpus.used), "skipped": len(corpus.skipped),
                "train_tokens": int(train_ids.numel()), "val_tokens": int(val_ids.numel()),
                "notes": f"first {1 - float(full['val_fraction']):.0%} of the text trains, the rest validates"}
-    if builtin:
-        dataset["model_license"] = "bsd-3-clause"
 
     def write_data(path: Path) -> None:
         save_file({"train": train_ids, "val": val_ids}, str(path))
