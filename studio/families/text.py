@@ -253,8 +253,9 @@ class TextTrainer(Trainer):
         model = self.export().model
         was_training = model.training
         model.eval()
-        texts = sample_texts(model, self.tokenizer, PREVIEW_PROMPT, seeds[:4], PREVIEW_TOKENS,
-                             temperature=0.8, top_k=0, top_p=0.95)
+        length = min(PREVIEW_TOKENS, 4 * self.context)  # short previews for tiny test models
+        texts = sample_texts(model, self.tokenizer, PREVIEW_PROMPT, seeds[:4], length, temperature=0.8, top_k=0,
+                             top_p=0.95)
         model.train(was_training)
         return "\n\n----------\n\n".join(t.strip("\n") for t in texts) + "\n"
 
