@@ -200,11 +200,12 @@ def run(folder: Path, resume: bool = False) -> str:
                 save_png(grid(samples, nrow=8), d / "samples.png", {"model": spec["model_name"], "seeds": "0-63"})
 
         meta = {"config": config, "shapes": spec.get("shapes", {}), "recipe": recipe, "dataset": spec["dataset"],
-                "metrics": {}, "training": {"steps": step, "seconds": round(elapsed, 1),
-                                            "machine": machine_description(),
-                                            "processes": accelerator.num_processes,
-                                            "mixed_precision": accelerator.mixed_precision,
-                                            "command": spec.get("command", "")}}
+                "metrics": trainer.final_metrics() if hasattr(trainer, "final_metrics") else {},
+                "training": {"steps": step, "seconds": round(elapsed, 1),
+                             "machine": machine_description(),
+                             "processes": accelerator.num_processes,
+                             "mixed_precision": accelerator.mixed_precision,
+                             "command": spec.get("command", "")}}
         registry = Registry(models_dir=Path(spec["models_dir"]))
         try:
             registry.save(spec["model_name"], spec["family"], model, meta, write_extras=write_samples)

@@ -248,6 +248,12 @@ class TextTrainer(Trainer):
         # The latest validation numbers ride along on every row, so any logged step shows them.
         return {"loss": loss.item(), **self.last_eval}
 
+    def final_metrics(self) -> dict:
+        """For the model card: validation loss (nats per token) and perplexity of the finished model."""
+        val = evaluate(self.export().model, self.val_windows)
+        return {"validation_loss": round(val, 4), "perplexity": round(math.exp(min(val, 50.0)), 3),
+                "validation_windows": f"{self.val_windows.shape[0]} x {self.context} tokens"}
+
     @torch.no_grad()
     def preview(self, seeds: list[int]) -> str:
         model = self.export().model
@@ -284,7 +290,7 @@ class TextFamily(Family):
 
     def default_recipe(self) -> dict:
         # The shipped recipe; see benchmarks/text.py for how it compares with nanoGPT's CPU configuration.
-        return {"steps": 1500, "batch_size": 16, "context": 128, "learning_rate": 3e-3, "warmup_steps": 50,
+        return {"steps": 800, "batch_size": 16, "context": 128, "learning_rate": 3e-3, "warmup_steps": 50,
                 "weight_decay": 0.1, "beta2": 0.99, "eval_every": 100, "eval_windows": 200, "seed": 0,
                 "size": "small", "tokenizer": "char", "vocab_size": 2048, "val_fraction": 0.1, "dropout": 0.0}
 
