@@ -28,7 +28,9 @@ MAX_FILE_BYTES = 64 << 20      # one text file (or zip member)
 MAX_CORPUS_CHARS = 200_000_000  # everything together
 MAX_ZIP_MEMBERS = 100_000
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
-FORTUNES_LICENSE = "BSD (fortune-mod; Debian packages fortunes and fortunes-min, see /usr/share/doc/fortunes/copyright)"
+# The copyright file gives the University of California BSD licence with its advertising clause deleted.
+FORTUNES_LICENSE = ("BSD-3-Clause (fortune-mod, The Regents of the University of California; Debian packages "
+                    "fortunes and fortunes-min, see /usr/share/doc/fortunes/copyright)")
 
 # Built-in corpora: the Debian fortune files (entries separated by lines holding only "%").
 BUILTIN_CORPORA = {

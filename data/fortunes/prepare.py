@@ -11,8 +11,9 @@ one text (all 43 files: 2,561,395 characters in 15,217 entries; songs-poems + li
 and prints the corpus facts. The studio reads the same files through `studio.text_data.builtin_corpus`, so
 training from the app or `python -m studio.services.train_text --builtin fortunes` needs no preparation.
 
-Source: fortune-mod 1.99.1 as packaged by Debian (packages `fortunes`, `fortunes-min`). Licence: BSD
-(see /usr/share/doc/fortunes/copyright).
+Source: fortune-mod 1.99.1 as packaged by Debian (packages `fortunes`, `fortunes-min`). Licence:
+(BSD-3-Clause: the 4-clause licence with its advertising clause deleted; see
+/usr/share/doc/fortunes/copyright).
 """
 from __future__ import annotations
 
