@@ -12,8 +12,7 @@ and prints the corpus facts. The studio reads the same files through `studio.tex
 training from the app or `python -m studio.services.train_text --builtin fortunes` needs no preparation.
 
 Source: fortune-mod 1.99.1 as packaged by Debian (packages `fortunes`, `fortunes-min`). Licence:
-(BSD-3-Clause: the 4-clause licence with its advertising clause deleted; see
-/usr/share/doc/fortunes/copyright).
+BSD-3-Clause (the 4-clause licence with its advertising clause deleted; see /usr/share/doc/fortunes/copyright).
 """
 from __future__ import annotations
 
