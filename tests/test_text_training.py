@@ -91,3 +91,21 @@ def test_lora_fine_tune_load_merge_and_missing_base(tmp_path):
         registry.import_zip(archive, name="lora-orphan")
     with pytest.raises(StudioError, match="base model 'lora-base' is not available"):
         start_lora_training("again", "lora-base", files=files, start=False)
+
+
+def test_lora_on_a_local_llama_folder(tmp_path, monkeypatch):
+    from tests.text_helpers import tiny_llama_folder
+
+    base = tiny_llama_folder(tmp_path / "llama")
+    files = write_corpus(tmp_path / "poems", copies=1)
+    with pytest.raises(StudioError, match="STUDIO_DATA_ROOTS"):
+        start_lora_training("llama-lora", str(base), files=files, start=False)
+    monkeypatch.setenv("STUDIO_DATA_ROOTS", str(tmp_path))
+    result = start_lora_training("llama-lora", str(base), files=files, steps=2, batch_size=2, context=16,
+                                 recipe={"eval_every": 1, "eval_windows": 2, "warmup_steps": 1}, start=False)
+    assert run(jobs.job_dir(result["job"])) == "completed"
+    adapter = default_registry().get("llama-lora")
+    config = json.loads((adapter.path / "adapter_config.json").read_text())
+    assert set(config["target_modules"]) == {"q_proj", "v_proj"}  # peft's choice for the Llama architecture
+    text = write_text("Tyger", model="llama-lora", max_new_tokens=6, seed=0, chat=False)
+    assert text.startswith("Tyger")
