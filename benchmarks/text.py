@@ -186,7 +186,7 @@ def main() -> None:
     for r in runs:
         lines.append(f"| {r['name']} | {r['parameters']:,} | {r['steps']} | {r['tokens_per_s']:,} | "
                      + " | ".join(str(r["val_at"][str(m)]) for m in marks)
-                     + f" | {r['seconds_to_2.07'] or 'not reached'} s | {r['final_val']} |")
+                     + f" | {str(r['seconds_to_2.07']) + ' s' if r['seconds_to_2.07'] else 'not reached'} | {r['final_val']} |")
     lines += ["", "Recipes:", ""] + [f"- {r['name']}: `{json.dumps(r['recipe'])}`" for r in runs]
     if gen:
         lines += ["", "| generation | batch | tokens/s |", "|---|---|---|"]
