@@ -4,11 +4,15 @@ from __future__ import annotations
 from ..errors import StudioError
 from .adain import AdaINFamily
 from .base import Family
+from .lora import LoraFamily
 from .style import StyleFamily
+from .text import TextFamily
 from .vae import VAEFamily
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     VAEFamily(),
+    TextFamily(),
+    LoraFamily(),
     StyleFamily(),
     AdaINFamily(),
 )}
