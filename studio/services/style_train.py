@@ -190,16 +190,20 @@ def main(argv: list[str] | None = None) -> int:
         spec["models_dir"] = str(Path(args.models_dir).resolve())
         jobs.write_json_atomic(folder / "spec.json", spec)
     print(f"job {made['job']} ({made['images']} content crops); training in the foreground", flush=True)
-    timer = None
+    import threading
+
+    timer, time_up = None, threading.Event()
     if args.minutes:
-        import threading
-        timer = threading.Timer(args.minutes * 60, lambda: (folder / "cancel").touch())
+        def stop_for_time():
+            time_up.set()
+            (folder / "cancel").touch()
+        timer = threading.Timer(args.minutes * 60, stop_for_time)
         timer.daemon = True
         timer.start()
     state = run(folder)
     if timer is not None:
         timer.cancel()
-    if state == "cancelled" and args.minutes:
+    if state == "cancelled" and time_up.is_set():  # a cancel or SIGTERM from outside stays a cancel
         # Time is up: make the steps reached the run's length, then "resume", which trains no further and
         # saves the model through the same path as a finished run.
         reached = json.loads((folder / "checkpoint" / "state.json").read_text(encoding="utf-8"))["step"]
