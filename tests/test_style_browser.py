@@ -32,12 +32,11 @@ def test_style_tab_stylises_the_example_with_each_method(app, artifacts):
         for method in available_methods():
             choose(page, "style-method", method)
             page.locator("#style-button").click()
-            kind = method if method in ("optimization", "adain") else "network"
+            marker = f'"method":"{method}"' if method in ("optimization", "adain") else f'"style_model":"{method}"'
             page.wait_for_function(
-                "document.querySelector('#style-status').innerText.includes('done')"
-                " && document.querySelector('#style-info').innerText.replace(/\\s/g, '')"
-                f".includes('\"size\":64') && document.querySelector('#style-info').innerText"
-                f".replace(/\\s/g, '').includes('\"method\":\"{kind}\"')", timeout=180_000)
+                "([marker]) => document.querySelector('#style-status').innerText.includes('done')"
+                " && document.querySelector('#style-info').innerText.replace(/\\s/g, '').includes(marker)"
+                " && document.querySelector('#style-info').innerText.replace(/\\s/g, '').includes('\"size\":64')",
+                arg=[marker], timeout=180_000)
             page.screenshot(path=str(artifacts / f"style-{method}.png"), full_page=True)
-            page.evaluate("document.querySelector('#style-status').innerText = ''")
         assert page.locator("#style-result img").count() >= 1

@@ -81,7 +81,8 @@ class StyleTrainer(Trainer):
         return batch.shape[0]
 
     def losses(self, content: torch.Tensor, out: torch.Tensor) -> dict[str, torch.Tensor]:
-        net, layer = self.network, self.recipe["content_layer"]
+        net = self.network
+        layer = self.recipe.get("content_layer", net.content_layer)  # jobs made before the key existed
         with torch.no_grad():
             target = net.net(content, {layer})[layer]
         feats = net.net(out, set(net.style_layers) | {layer})
