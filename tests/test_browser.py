@@ -31,6 +31,9 @@ def test_every_tab_renders_and_the_vae_generates(app, artifacts):
         assert "digits-vae" in params and "temperature" in params
 
         open_tab(page, "Models")
+        # Shipped models list by name (style models sort before digits-vae): choose the VAE explicitly.
+        page.locator("#models-chooser input").click()
+        page.get_by_role("option", name="digits-vae", exact=False).first.click()
         page.wait_for_function("document.querySelector('#models-card').innerText.includes('digits-vae')",
                                timeout=60_000)
         assert "python -m studio train" in page.locator("#models-card").inner_text()
