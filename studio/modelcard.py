@@ -43,7 +43,7 @@ def render_model_card(meta: dict) -> str:
         lines += ["## Shapes", "", *[f"- {k}: {v}" for k, v in shapes.items()], ""]
     if dataset:
         lines += ["## Training data", ""]
-        for key in ("name", "source", "count", "skipped", "license", "notes"):
+        for key in ("name", "source", "count", "skipped", "license", "attribution", "notes"):
             if key in dataset:
                 lines.append(f"- {key}: {dataset[key]}")
         lines.append("")
