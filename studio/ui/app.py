@@ -41,5 +41,7 @@ def build_demo() -> gr.Blocks:
 def launch_options() -> dict:
     """Keyword arguments for `demo.launch()` from the settings (Gradio 6 takes theme and css here)."""
     s = settings()
+    # Samples and model cards are served straight from the model and job folders.
+    allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
     return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS,
-            "show_error": False}
+            "show_error": False, "allowed_paths": allowed}

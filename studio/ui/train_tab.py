@@ -43,7 +43,7 @@ def train(family: str, name: str, files: list[str] | None = None, builtin: str |
         learning_rate=None if learning_rate in (None, "") else float(learning_rate), seed=int(seed or 0),
         fit=fit or "crop", background=background or "white", flip=bool(flip),
         progress=lambda i: progress(None, desc=f"preparing images ({i} read)"))
-    return gr.update(choices=_job_choices(), value=result["job"]), result["report"], result["status"]
+    return result["job"], result["report"], result["status"]
 
 
 def _loss_frame(job: str) -> pd.DataFrame:
@@ -150,7 +150,9 @@ def build(demo: gr.Blocks) -> None:
             status = gr.JSON(label="Status", elem_id="train-status")
 
     start.click(train, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
-                        fit, background, flip], [job, report, status], api_name="train", concurrency_id=COMPUTE)
+                        fit, background, flip], [job, report, status], api_name="train", concurrency_id=COMPUTE
+                ).success(lambda j: gr.update(choices=_job_choices(), value=j), job, job, api_visibility="private",
+                          queue=False)
     watch = [status, plot, sample, summary]
     job.change(_poll, job, watch, api_visibility="private", queue=False)
     gr.Timer(2.0).tick(_poll, job, watch, api_visibility="private", queue=False)
