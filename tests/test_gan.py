@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from imagegen_support import train_in_process
+from tests.imagegen_support import train_in_process
 from studio.devices import generator
 from studio.errors import StudioError
 from studio.families import get_family

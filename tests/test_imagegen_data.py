@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-import imagegen_support  # noqa: F401  (offline environment)
+import tests.imagegen_support  # noqa: F401  (offline environment)
 from studio.errors import StudioError
 
 REPO = Path(__file__).resolve().parent.parent
