@@ -71,8 +71,9 @@ def extract(tarball: Path, subset: str, out: Path) -> int:
             member = tar.extractfile(f"package/img/twitter/64/{image}")
             (out / image).write_bytes(member.read())
     facts = {"name": f"twemoji-{subset}", **FACTS, "count": len(wanted),
-             "notes": f"Unicode emoji categories: {', '.join(categories)}; 64x64 RGBA, alpha flattened on the "
-                      "background chosen at training time"}
+             "notes": f"prepared with `python data/twemoji/prepare.py --subset {subset}`; Unicode emoji categories: "
+                      f"{', '.join(categories)}; 64x64 RGBA, alpha flattened on the background chosen at training "
+                      "time"}
     (out / "dataset.json").write_text(json.dumps(facts, indent=1), encoding="utf-8")
     return len(wanted)
 
