@@ -70,7 +70,7 @@ def images_per_second(loaded: LoadedModel, settings: dict, batch: int, min_secon
             return done / elapsed
 
 
-def flops_per_image(loaded: LoadedModel, settings: dict, batch: int = 8) -> float:
+def flops_per_image(loaded: LoadedModel, settings: dict, batch: int = 2) -> float:
     latents = loaded.family.latents(loaded, list(range(batch)))
     with FlopCounterMode(display=False) as counter:
         loaded.family.decode(loaded, latents, settings)
@@ -137,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     speed = speed_table(peak)
     steps = [] if args.skip_fd else steps_table(args.diffusion_model, args.fd_images, args.ddpm_steps)
 
+    command = "python benchmarks/generate_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [f"# Sampling speed ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
+             f"Command: `{command.strip()}`; machine: {os.cpu_count()} CPU cores, shared with other work, so "
+             "rates swing several-fold between runs.", "",
              f"fp32 matmul peak measured: {peak / 1e9:.1f} GFLOP/s ({torch.get_num_threads()} threads). "
              "Families at 32 px colour, default architecture.", "",
              "| family | params (M) | img/s batch 1 | img/s batch 64 | GFLOP/image | fraction of peak (b64) |",
