@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(row), flush=True)
         if args.record:
             record_metrics(record, row)
+    # Keep earlier rows for models not measured this time, so one model can be re-measured alone.
+    previous = RESULTS / "quality.json"
+    if previous.is_file():
+        measured = {r["model"] for r in rows}
+        rows = [r for r in json.loads(previous.read_text(encoding="utf-8")) if r["model"] not in measured] + rows
     header = "| model | family | data | n | FD | FD floor | KID | KID floor | recognised (real) | classes |"
     lines = [header, "|" + "---|" * 10]
     for r in rows:
