@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import signal
@@ -32,7 +33,6 @@ def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     if torch.cuda.is_available():
         return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    import os
     return f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
@@ -115,7 +115,7 @@ def run(folder: Path, resume: bool = False) -> str:
     spec = job.spec
     family = get_family(spec["family"])
     recipe, config, total = spec["recipe"], spec["config"], int(spec["recipe"]["steps"])
-    job.update(state="preparing", message="loading data and building the model", pid=__import__("os").getpid(),
+    job.update(state="preparing", message="loading data and building the model", pid=os.getpid(),
                steps=total, model=spec["model_name"])
 
     seed_everything(int(recipe["seed"]) + accelerator.process_index)
