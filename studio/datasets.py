@@ -226,7 +226,7 @@ def images_from_files(paths: list[Path], size: int, channels: int, fit: str = "c
 def folder_facts(folder: Path) -> dict:
     """The folder's dataset.json (written by data/<set>/prepare.py scripts), or {} when it has none.
 
-    Known keys: name, source, license, model_license (a Hub licence id for the card), attribution, notes."""
+    Known keys: name, source, license, attribution, notes."""
     path = folder / FACTS_FILE
     if not path.is_file():
         return {}
@@ -236,7 +236,7 @@ def folder_facts(folder: Path) -> dict:
         raise StudioError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(facts, dict):
         raise StudioError(f"{path} must hold a JSON object")
-    keys = ("name", "source", "license", "model_license", "attribution", "notes")
+    keys = ("name", "source", "license", "attribution", "notes")
     return {k: str(facts[k]) for k in keys if k in facts}
 
 

@@ -40,7 +40,6 @@ SUBSETS = {
 FACTS = {
     "source": f"npm package {PACKAGE}@{VERSION}, files img/twitter/64/*.png (Twemoji)",
     "license": "CC-BY-4.0",
-    "model_license": "cc-by-4.0",
     "attribution": "Twemoji graphics by Twitter, Inc. and other contributors, licensed under CC-BY 4.0 "
                    "(https://creativecommons.org/licenses/by/4.0/)",
 }
