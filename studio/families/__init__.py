@@ -5,12 +5,16 @@ from ..errors import StudioError
 from .base import Family
 from .diffusion import DiffusionFamily
 from .gan import GANFamily
+from .lora import LoraFamily
+from .text import TextFamily
 from .vae import VAEFamily
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     VAEFamily(),
     GANFamily(),
     DiffusionFamily(),
+    TextFamily(),
+    LoraFamily(),
 )}
 
 
