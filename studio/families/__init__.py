@@ -4,6 +4,8 @@ from __future__ import annotations
 from ..errors import StudioError
 from .adain import AdaINFamily
 from .base import Family
+from .diffusion import DiffusionFamily
+from .gan import GANFamily
 from .lora import LoraFamily
 from .style import StyleFamily
 from .text import TextFamily
@@ -11,6 +13,8 @@ from .vae import VAEFamily
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     VAEFamily(),
+    GANFamily(),
+    DiffusionFamily(),
     TextFamily(),
     LoraFamily(),
     StyleFamily(),
