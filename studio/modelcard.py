@@ -70,7 +70,11 @@ def render_model_card(meta: dict) -> str:
         lines += ["## Measured", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in metrics.items()]
         lines.append("")
-    if family.kind == "text":
+    usage = getattr(family, "usage_lines", None)  # families used outside Generate and Write (style) say how
+    if usage:
+        lines += usage(name)
+        lines += ["Images made with this model are AI-generated; the studio writes that into every PNG it saves.", ""]
+    elif family.kind == "text":
         lines += [
             "## Use",
             "",

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from ..errors import StudioError
+from .adain import AdaINFamily
 from .base import Family
 from .diffusion import DiffusionFamily
 from .gan import GANFamily
 from .lora import LoraFamily
+from .style import StyleFamily
 from .text import TextFamily
 from .vae import VAEFamily
 
@@ -15,6 +17,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     DiffusionFamily(),
     TextFamily(),
     LoraFamily(),
+    StyleFamily(),
+    AdaINFamily(),
 )}
 
 

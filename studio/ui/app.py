@@ -5,7 +5,7 @@ import gradio as gr
 
 from .. import __version__
 from ..config import settings
-from . import generate_tab, models_tab, train_tab, write_tab
+from . import generate_tab, models_tab, style_tab, train_tab, write_tab
 from .common import not_built_yet
 
 CSS = """
@@ -25,7 +25,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Interpolate", id="interpolate", elem_id="tab-interpolate"):
                 not_built_yet("Interpolate: walks through latent space, as frames, GIF and MP4", "issue 4")
             with gr.Tab("Style", id="style", elem_id="tab-style"):
-                not_built_yet("Style: neural style transfer", "issue 5")
+                style_tab.build(demo)
             with gr.Tab("Write", id="write", elem_id="tab-write"):
                 write_tab.build(demo)
             with gr.Tab("Train", id="train", elem_id="tab-train"):

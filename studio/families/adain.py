@@ -1,0 +1,153 @@
+"""The AdaIN decoder (Huang & Belongie, 2017) as a registry model: one decoder serves every style image.
+
+Training (through the shared loop): each step takes a batch of content crops and a batch of style crops,
+encodes both with the frozen feature network up to `layer`, gives the content features the style's
+per-channel mean and standard deviation (AdaIN), decodes, re-encodes the result, and scores it: the
+re-encoded features should equal the AdaIN target (content loss) and their means and standard deviations
+at several layers should equal the style's (style loss). Only the decoder learns.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..features import efficientnet_lite0
+from ..style.adain import Decoder, adain
+from ..style.losses import mean_std, statistics_loss
+from .base import Family, LoadedModel, Trainer
+from .style import SIZES, RandomCrops
+
+ENCODERS = {"efficientnet-lite0": {"block5_expanded": 240, "block3_expanded": 144}}
+
+
+def encoder_for(config: dict):
+    if config["encoder"] != "efficientnet-lite0":  # the only encoder a decoder was trained for here
+        raise ValueError(f"unknown AdaIN encoder {config['encoder']!r}")
+    return efficientnet_lite0()
+
+
+class PairedCrops(torch.utils.data.Dataset):
+    """(content crop, style crop): a random style image for each content image, both in [0, 1]."""
+
+    def __init__(self, content: torch.Tensor, style: torch.Tensor, size: int):
+        self.content, self.style = RandomCrops(content, size), RandomCrops(style, size)
+
+    def __len__(self):
+        return len(self.content)
+
+    def __getitem__(self, i):
+        return {"content": self.content[i], "style": self.style[int(torch.randint(len(self.style), ()))]}
+
+
+class AdaINTrainer(Trainer):
+    unit = "images"
+
+    def __init__(self, config: dict, recipe: dict, accelerator, job_dir: Path):
+        self.config, self.recipe, self.accelerator = config, recipe, accelerator
+        self.encoder = encoder_for(config).to(accelerator.device)
+        self.layer = config["layer"]
+        self.style_layers = dict(recipe["style_layers"])
+        decoder = Decoder(config["in_channels"], tuple(config["widths"]))
+        opt = torch.optim.Adam(decoder.parameters(), lr=recipe["learning_rate"])
+        self.decoder, self.opt = accelerator.prepare(decoder, opt)
+        from safetensors.torch import load_file
+        data = load_file(str(job_dir / "data.safetensors"))
+        size = int(recipe["image_size"])
+
+        def centre(x):
+            off = (x.shape[-1] - size) // 2
+            return x[..., off:off + size, off:off + size].float() / 255
+
+        g = torch.Generator().manual_seed(0)  # fixed preview pairs
+        n = 8
+        self.preview_content = centre(data["content"][torch.randint(len(data["content"]), (n,), generator=g)])
+        self.preview_style = centre(data["style"][torch.randint(len(data["style"]), (n,), generator=g)])
+
+    def items_in(self, batch) -> int:
+        return batch["content"].shape[0]
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        self.decoder.train()
+        wanted = set(self.style_layers) | {self.layer}
+        with torch.no_grad():
+            fc = self.encoder(batch["content"], {self.layer})[self.layer]
+            fs = self.encoder(batch["style"], wanted)
+            targets = {k: mean_std(fs[k]) for k in self.style_layers}
+            t = adain(fc, *targets[self.layer]) if self.layer in targets else adain(fc, *mean_std(fs[self.layer]))
+        out = self.decoder(t)
+        fo = self.encoder(out, wanted)
+        c = torch.nn.functional.mse_loss(fo[self.layer], t)
+        s = statistics_loss(fo, targets, self.style_layers)
+        loss = c + self.recipe["style_weight"] * s
+        self.opt.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        self.opt.step()
+        return {"loss": loss.item(), "content": c.item(), "style": s.item()}
+
+    @torch.no_grad()
+    def preview(self, seeds: list[int]) -> torch.Tensor:
+        """Triples: content crop, style crop, the content in that style."""
+        dec = self.export().eval()
+        n = min(len(self.preview_content), max(1, len(seeds) // 3))
+        c, s = self.preview_content[:n], self.preview_style[:n]
+        device = next(dec.parameters()).device
+        fc = self.encoder(c.to(device), {self.layer})[self.layer]
+        fs = self.encoder(s.to(device), {self.layer})[self.layer]
+        out = dec(adain(fc, *mean_std(fs))).float().cpu()
+        return torch.stack([img for trio in zip(c, s, out) for img in trio])
+
+    def modules(self):
+        return {"decoder": self.decoder}
+
+    def optimizers(self):
+        return {"optimizer": self.opt}
+
+    def export(self) -> Decoder:
+        return self.accelerator.unwrap_model(self.decoder)
+
+
+class AdaINFamily(Family):
+    name = "adain"
+    kind = "style"
+    title = "AdaIN decoder (arbitrary style)"
+    pipeline_tag = "image-to-image"
+    image_sizes = SIZES
+
+    def default_config(self, image_size: int = 128, channels: int = 3) -> dict:
+        layer = "block5_expanded"
+        return {"encoder": "efficientnet-lite0", "layer": layer, "in_channels": ENCODERS["efficientnet-lite0"][layer],
+                "widths": [128, 64, 32, 16]}
+
+    def default_recipe(self) -> dict:
+        return {"steps": 3000, "batch_size": 8, "learning_rate": 1e-3, "image_size": 128, "style_weight": 10.0,
+                "style_layers": {"stem": 1.0, "block1_expanded": 1.0, "block3_expanded": 1.0,
+                                 "block5_expanded": 1.0},
+                "seed": 0}
+
+    def usage_lines(self, name: str) -> list[str]:
+        """The model card's "Use" section."""
+        return ["## Use", "", "Open the studio's Style tab (method `adain`), or from a script:", "", "```python",
+                "from gradio_client import Client, handle_file", 'client = Client("http://127.0.0.1:7860/")',
+                'png, parameters = client.predict(content=handle_file("photo.jpg"), style=handle_file("painting.png"),',
+                f'                                  method="{name}", strength=1.0, size=512, api_name="/stylize")',
+                "```", ""]
+
+    def build(self, config: dict) -> Decoder:
+        return Decoder(config["in_channels"], tuple(config["widths"]))
+
+    def load(self, folder: Path, meta: dict, device: torch.device) -> LoadedModel:
+        loaded = super().load(folder, meta, device)
+        loaded.extras["encoder"] = encoder_for(meta["config"]).to(device)
+        loaded.extras["layer"] = meta["config"]["layer"]
+        return loaded
+
+    def trainer(self, config: dict, recipe: dict, accelerator, job_dir: Path) -> AdaINTrainer:
+        return AdaINTrainer(config, recipe, accelerator, job_dir)
+
+    def loader(self, data: dict[str, torch.Tensor], recipe: dict, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        dataset = PairedCrops(data["content"], data["style"], int(recipe["image_size"]))
+        bs = min(int(recipe["batch_size"]), len(dataset))
+        return torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=True, drop_last=True, generator=g,
+                                           num_workers=0)
