@@ -7,6 +7,7 @@ job can be resumed after the uploads are gone.
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,12 +61,16 @@ class ImageData:
 def open_image(data: bytes | Path, name: str) -> Image.Image:
     """Decode one image safely; raise StudioError saying why it cannot be used."""
     try:
-        im = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we refuse by size just below
+            im = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
     except UnidentifiedImageError:
         raise StudioError("not an image file") from None
+    except Image.DecompressionBombError:
+        raise StudioError(f"too large to decode safely (over {2 * MAX_PIXELS // 1_000_000} megapixels)") from None
     except (OSError, ValueError) as exc:
         raise StudioError(f"unreadable ({exc})") from None
-    w, h = im.size
+    w, h = im.size  # known from the header alone: nothing is decoded yet
     if w * h > MAX_PIXELS:
         raise StudioError(f"too large to decode safely ({w}x{h}; limit {MAX_PIXELS // 1_000_000} megapixels)")
     if min(w, h) < MIN_SIDE:

@@ -172,6 +172,10 @@ def run(folder: Path, resume: bool = False) -> str:
             steps_per_s = steps_in_window / max(now - window_t, 1e-9)
             window_t, window_items, steps_in_window = now, 0, 0
             job.log_losses({"step": step, **{k: round(v, 6) for k, v in losses.items()}})
+            if accelerator.is_main_process:
+                shown = " ".join(f"{k} {v:.4g}" for k, v in losses.items())
+                print(f"step {step}/{total}  {shown}  {speed:.0f} {trainer.unit}/s  "
+                      f"ETA {(total - step) / max(steps_per_s, 1e-9):.0f} s", flush=True)
             job.update(step=step, speed=round(speed, 1), speed_unit=f"{trainer.unit}/s",
                        eta_seconds=round((total - step) / max(steps_per_s, 1e-9)),
                        elapsed=round(elapsed_before + now - t0, 1), losses=losses,

@@ -27,18 +27,19 @@ def start_image_training(family: str, name: str, *, files: list[str | Path] | No
                          learning_rate: float | None = None, seed: int = 0, fit: str = "crop",
                          background: str = "white", flip: bool = False, recipe: dict | None = None,
                          config: dict | None = None, command: str = "", start: bool = True,
-                         progress=None) -> dict:
+                         models_dir: Path | None = None, progress=None) -> dict:
     """Prepare the images, write a job folder and start its worker process.
 
     Returns {"job", "report", "status", "images"}. Raises StudioError for anything the user should fix.
     `recipe` overrides individual recipe keys (for example {"beta": 0.5}); so do the named arguments.
+    `models_dir` saves the finished model somewhere other than $STUDIO_HOME/models (e.g. `checkpoints/`).
     """
     fam = get_family(family)
     if fam.kind != "image":
         raise StudioError(f"{fam.title} models do not train on images")
     check_name(name)
     registry = default_registry()
-    if registry.exists(name):
+    if registry.exists(name) or (models_dir is not None and (Path(models_dir) / name).exists()):
         raise StudioError(f"a model named {name!r} already exists; choose another name")
     if any(j.get("model") == name for j in jobs.list_jobs() if j.get("state") in jobs.ACTIVE_STATES):
         raise StudioError(f"a running job is already training a model named {name!r}")
@@ -82,7 +83,8 @@ def start_image_training(family: str, name: str, *, files: list[str | Path] | No
                              lambda path: save_file({"data": data.images.contiguous()}, str(path)),
                              extra={"shapes": {"image_size": image_size, "channels": channels},
                                     "preprocessing": {"fit": fit, "background": background, "flip": flip},
-                                    "command": command})
+                                    "command": command,
+                                    **({"models_dir": str(Path(models_dir).resolve())} if models_dir else {})})
     status = jobs.start(job_id) if start else jobs.status(job_id)
     return {"job": job_id, "report": data.report(), "status": status, "images": len(data.used)}
 

@@ -1,0 +1,47 @@
+"""Assemble the studio: one tab per module, the queue, and the launch options (theme, auth, upload limit)."""
+from __future__ import annotations
+
+import gradio as gr
+
+from .. import __version__
+from ..config import settings
+from . import generate_tab, models_tab, train_tab
+from .common import not_built_yet
+
+CSS = """
+#generate-gallery { min-height: 320px; }
+footer { visibility: hidden; }
+"""
+
+
+def build_demo() -> gr.Blocks:
+    """The whole app as a `gr.Blocks`, queue configured; launch it with `launch_options()`."""
+    s = settings()
+    with gr.Blocks(title="Creative studio") as demo:
+        gr.Markdown(f"# Creative studio\nTrain and use your own generative models. Version {__version__}.")
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
+                generate_tab.build(demo)
+            with gr.Tab("Interpolate", id="interpolate", elem_id="tab-interpolate"):
+                not_built_yet("Interpolate: walks through latent space, as frames, GIF and MP4", "issue 4")
+            with gr.Tab("Style", id="style", elem_id="tab-style"):
+                not_built_yet("Style: neural style transfer", "issue 5")
+            with gr.Tab("Write", id="write", elem_id="tab-write"):
+                not_built_yet("Write: text generation, streamed", "issue 6")
+            with gr.Tab("Train", id="train", elem_id="tab-train"):
+                train_tab.build(demo)
+            with gr.Tab("Models", id="models", elem_id="tab-models"):
+                models_tab.build(demo)
+    # Compute-heavy events share one group of STUDIO_CONCURRENCY slots; the queue refuses new events past
+    # STUDIO_QUEUE_SIZE instead of letting them pile up.
+    demo.queue(default_concurrency_limit=s.concurrency, max_size=s.queue_size)
+    return demo
+
+
+def launch_options() -> dict:
+    """Keyword arguments for `demo.launch()` from the settings (Gradio 6 takes theme and css here)."""
+    s = settings()
+    # Samples and model cards are served straight from the model and job folders.
+    allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
+    return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS,
+            "show_error": False, "allowed_paths": allowed}

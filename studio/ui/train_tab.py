@@ -1,0 +1,179 @@
+"""Train tab and the `/train`, `/job_status`, `/job_cancel`, `/job_resume` and `/jobs` endpoints.
+
+Training runs in a background process; this tab only starts it and watches its files, so a page reload or
+an app restart re-attaches to running jobs.
+"""
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from .. import jobs
+from ..families import FAMILIES
+from ..services.train import BACKGROUNDS, builtin_sets, start_image_training
+from .common import COMPUTE, user_errors
+
+IMAGE_FAMILIES = [(f.title, f.name) for f in FAMILIES.values() if f.kind == "image"]
+NO_BUILTIN = "none (use my uploads)"
+
+
+def _files(files) -> list[str]:
+    if not files:
+        return []
+    return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
+
+
+@user_errors
+def train(family: str, name: str, files: list[str] | None = None, builtin: str | None = None,
+          image_size: int = 32, color: bool = False, steps: int | None = None, batch_size: int | None = None,
+          learning_rate: float | None = None, seed: int = 0, fit: str = "crop", background: str = "white",
+          flip: bool = False, progress=gr.Progress()):
+    """Start training a new image model in the background; returns the job id, a data report, and the status.
+
+    Data: uploaded images (PNG, JPEG, WebP) and/or zips of them, or a built-in set (`builtin`, e.g. "digits").
+    Empty steps, batch_size or learning_rate use the family's defaults.
+    """
+    if builtin in (None, "", NO_BUILTIN):
+        builtin = None
+    progress(0, desc="preparing images")
+    result = start_image_training(
+        family or "vae", name, files=_files(files),
+        builtin=builtin, image_size=int(image_size), color=bool(color),
+        steps=None if steps is None else int(steps), batch_size=None if batch_size is None else int(batch_size),
+        learning_rate=None if learning_rate in (None, "") else float(learning_rate), seed=int(seed or 0),
+        fit=fit or "crop", background=background or "white", flip=bool(flip),
+        progress=lambda i: progress(None, desc=f"preparing images ({i} read)"))
+    return result["job"], result["report"], result["status"]
+
+
+def _loss_frame(job: str) -> pd.DataFrame:
+    rows = jobs.losses(job)
+    records = [{"step": r["step"], "loss": name, "value": v}
+               for r in rows for name, v in r.items() if name != "step" and isinstance(v, (int, float))]
+    return pd.DataFrame(records, columns=["step", "loss", "value"])
+
+
+def _summary(st: dict) -> str:
+    state = st.get("state", "?")
+    parts = [f"**{state}**", f"step {st.get('step', 0)} / {st.get('steps', '?')}"]
+    if st.get("speed"):
+        parts.append(f"{st['speed']} {st.get('speed_unit', '')}")
+    if state in jobs.ACTIVE_STATES and st.get("eta_seconds") is not None:
+        eta = int(st["eta_seconds"])
+        parts.append(f"ETA {eta // 60} min {eta % 60} s")
+    if st.get("message"):
+        parts.append(st["message"])
+    return " · ".join(parts)
+
+
+@user_errors
+def job_status(job: str):
+    """A job's status (state, step, steps, speed, ETA, message, model), its loss curves and latest samples."""
+    st = jobs.status(job)
+    sample = jobs.sample_path(job)
+    return st, _loss_frame(job), str(sample) if sample else None, _summary(st)
+
+
+@user_errors
+def job_cancel(job: str) -> dict:
+    """Stop a running job after its current step; it keeps its last checkpoint so it can be resumed."""
+    return jobs.cancel(job)
+
+
+@user_errors
+def job_resume(job: str) -> dict:
+    """Continue a cancelled (or failed) job from its last checkpoint."""
+    return jobs.resume(job)
+
+
+@user_errors
+def list_jobs() -> list[dict]:
+    """Every training job, newest first, with its last status."""
+    return jobs.list_jobs()
+
+
+def _job_choices() -> list[str]:
+    return [j["job"] for j in jobs.list_jobs()]
+
+
+def _poll(job: str):
+    # Called by the timer: quiet when no job is chosen, and never raises into the page.
+    if not job:
+        return gr.skip(), gr.skip(), gr.skip(), "No job chosen: start one, or pick one from the list."
+    try:
+        return job_status(job)
+    except gr.Error as exc:
+        return gr.skip(), gr.skip(), gr.skip(), str(exc)
+
+
+def build(demo: gr.Blocks) -> None:
+    gr.Markdown("Train a model on your own images. Training runs in the background: you can leave this page "
+                "and come back; cancel keeps the last checkpoint, and resume continues from it.")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            family = gr.Dropdown(IMAGE_FAMILIES, value=IMAGE_FAMILIES[0][1], label="Model family",
+                                 elem_id="train-family")
+            name = gr.Textbox(label="Model name", placeholder="my-model", elem_id="train-name",
+                              info="letters, digits, '.', '_' and '-'")
+            files = gr.File(label="Your images (PNG, JPEG, WebP) or zips of them", file_count="multiple",
+                            file_types=["image", ".zip"], elem_id="train-files")
+            builtin = gr.Dropdown([NO_BUILTIN, *builtin_sets()], value=NO_BUILTIN, label="Or a built-in data set",
+                                  elem_id="train-builtin")
+            with gr.Row():
+                image_size = gr.Dropdown([16, 32, 64, 128], value=32, label="Image size (px)",
+                                         elem_id="train-size")
+                color = gr.Checkbox(False, label="Colour (off: grey)", elem_id="train-color")
+            with gr.Row():
+                steps = gr.Number(2000, precision=0, minimum=1, label="Steps", elem_id="train-steps")
+                batch_size = gr.Number(64, precision=0, minimum=1, label="Batch size", elem_id="train-batch")
+            with gr.Row():
+                learning_rate = gr.Number(None, label="Learning rate", info="empty: the family's default",
+                                          elem_id="train-lr")
+                seed = gr.Number(0, precision=0, label="Seed", elem_id="train-seed")
+            with gr.Accordion("Pre-processing", open=False):
+                fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to square")
+                background = gr.Dropdown(list(BACKGROUNDS), value="white", label="Background for transparency")
+                flip = gr.Checkbox(False, label="Random horizontal flips")
+            start = gr.Button("Start training", variant="primary", elem_id="train-start")
+            report = gr.Textbox(label="Data report", lines=4, elem_id="train-report")
+        with gr.Column(scale=2):
+            with gr.Row():
+                job = gr.Dropdown(_job_choices(), value=None, label="Job", allow_custom_value=True,
+                                  elem_id="train-job")
+                refresh = gr.Button("Refresh list", size="sm")
+            summary = gr.Markdown(elem_id="train-summary")
+            with gr.Row():
+                cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+                resume = gr.Button("Resume", elem_id="train-resume")
+            plot = gr.LinePlot(x="step", y="value", color="loss", label="Losses", height=260, elem_id="train-plot")
+            sample = gr.Image(label="Latest samples (fixed seeds)", type="filepath", elem_id="train-sample")
+            status = gr.JSON(label="Status", elem_id="train-status")
+
+    start.click(train, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
+                        fit, background, flip], [job, report, status], api_name="train", concurrency_id=COMPUTE
+                ).success(lambda j: gr.update(choices=_job_choices(), value=j), job, job, api_visibility="private",
+                          queue=False)
+    watch = [status, plot, sample, summary]
+    job.change(_poll, job, watch, api_visibility="private", queue=False)
+    gr.Timer(2.0).tick(_poll, job, watch, api_visibility="private", queue=False)
+    cancel.click(job_cancel, job, status, api_name="job_cancel", concurrency_limit=None)
+    resume.click(job_resume, job, status, api_name="job_resume", concurrency_limit=None)
+    refresh.click(lambda: gr.update(choices=_job_choices()), None, job, api_visibility="private", queue=False)
+
+    # Public read-only endpoints for scripts; their trigger is hidden.
+    with gr.Row(visible=False):
+        api_job = gr.Textbox(label="job")
+        api_status = gr.Button("job status")
+        api_list = gr.Button("jobs")
+        api_jobs_out = gr.JSON()
+    api_status.click(job_status, api_job, watch, api_name="job_status", concurrency_limit=None)
+    api_list.click(list_jobs, None, api_jobs_out, api_name="jobs", concurrency_limit=None)
+
+    def attach():
+        # Re-attach after a reload or restart: pick the newest running job, else the newest job.
+        all_jobs = jobs.list_jobs()
+        running = [j["job"] for j in all_jobs if j.get("state") in jobs.ACTIVE_STATES]
+        current = running[0] if running else (all_jobs[0]["job"] if all_jobs else None)
+        return gr.update(choices=[j["job"] for j in all_jobs], value=current)
+
+    demo.load(attach, None, job, api_visibility="private", queue=False)
