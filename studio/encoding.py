@@ -38,24 +38,27 @@ def encode_images(model: LoadedModel, images: torch.Tensor, settings: dict, proj
     """
     family = model.family
     stopped = False
-    if family.name == "vae":
-        means = family.encode(model, images)
-        # decode() multiplies latents by the temperature; divide here so the keyframe decodes to the mean.
-        temperature = float(settings.get("temperature", 1.0))
-        if temperature <= 0:
-            raise StudioError("temperature 0 maps every latent to the same image; use a temperature above 0 "
+    if family.name in ("vae", "gan"):
+        # decode() multiplies latents by the temperature (VAE) or truncation (GAN); divide here so the
+        # keyframe decodes to the image's own latent.
+        scale_name = "temperature" if family.name == "vae" else "truncation"
+        scale = float(settings.get(scale_name, 1.0))
+        if scale <= 0:
+            raise StudioError(f"{scale_name} 0 maps every latent to the same image; use a {scale_name} above 0 "
                               "to interpolate between your own images")
-        latents, method = means / temperature, "encoder"
-    elif family.name == "gan":
-        from .projection import project
+        if family.name == "vae":
+            latents, method = family.encode(model, images) / scale, "encoder"
+        else:
+            from .projection import project
 
-        def report(step, steps, loss):
-            if progress is not None:
-                progress(step / steps, f"projecting your images into the GAN: step {step}/{steps}, loss {loss:.3f}")
+            def report(step, steps, loss):
+                if progress is not None:
+                    progress(step / steps, f"projecting your images into the GAN: step {step}/{steps}, "
+                                           f"loss {loss:.3f}")
 
-        result = project(model.module, images, steps=projection_steps, seed=seed, progress=report,
-                         cancelled=cancelled)
-        latents, method, stopped = result.latents, "projection", result.stopped_early
+            result = project(model.module, images, steps=projection_steps, seed=seed, progress=report,
+                             cancelled=cancelled)
+            latents, method, stopped = result.latents / scale, "projection", result.stopped_early
     elif family.name == "diffusion":
         from .inversion import ddim_invert
 
