@@ -5,7 +5,7 @@ import gradio as gr
 
 from .. import __version__
 from ..config import settings
-from . import generate_tab, models_tab, train_tab
+from . import generate_tab, interpolate_tab, models_tab, train_tab
 from .common import not_built_yet
 
 CSS = """
@@ -21,9 +21,9 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(f"# Creative studio\nTrain and use your own generative models. Version {__version__}.")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
-                generate_tab.build(demo)
+                generate_gallery = generate_tab.build(demo)
             with gr.Tab("Interpolate", id="interpolate", elem_id="tab-interpolate"):
-                not_built_yet("Interpolate: walks through latent space, as frames, GIF and MP4", "issue 4")
+                interpolate_tab.build(demo, generate_gallery)
             with gr.Tab("Style", id="style", elem_id="tab-style"):
                 not_built_yet("Style: neural style transfer", "issue 5")
             with gr.Tab("Write", id="write", elem_id="tab-write"):

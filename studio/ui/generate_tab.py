@@ -82,7 +82,8 @@ def _control(setting):
                      elem_id=f"generate-{setting.name}")
 
 
-def build(demo: gr.Blocks) -> None:
+def build(demo: gr.Blocks) -> gr.Gallery:
+    """The tab's components and events; returns the gallery so other tabs can take its images."""
     choices = model_choices(kind="image")
     first = choices[0][1] if choices else None
     with gr.Row():
@@ -133,3 +134,4 @@ def build(demo: gr.Blocks) -> None:
         return gr.update(choices=names, value=value), *_show_settings(value)
 
     demo.load(refresh, model, [model, *controls], api_visibility="private", queue=False)
+    return gallery
