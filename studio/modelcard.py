@@ -4,7 +4,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-_LICENSES = {"cc-by-4.0", "cc0-1.0", "bsd-3-clause", "mit", "apache-2.0", "gpl-3.0", "other", "unknown"}
+# Hub licence ids for the data licences the studio's built-in sets carry; anything else is "other".
+_LICENSE_IDS = [("bsd-3", "bsd-3-clause"), ("cc-by-4.0", "cc-by-4.0"), ("cc0", "cc0-1.0"),
+                ("public domain", "cc0-1.0"), ("apache-2.0", "apache-2.0"), ("mit", "mit"), ("gpl-3", "gpl-3.0")]
+
+
+def license_id(data_license: str) -> str:
+    text = (data_license or "").lower()
+    return next((hub for key, hub in _LICENSE_IDS if key in text), "other")
 
 
 def _yaml_list(items: list[str]) -> str:
@@ -17,13 +24,11 @@ def render_model_card(meta: dict) -> str:
 
     family = get_family(meta["family"])
     dataset = meta.get("dataset", {})
-    license_id = str(dataset.get("model_license") or "other").lower()
-    if license_id not in _LICENSES:
-        license_id = "other"
+    licence = license_id(str(dataset.get("license", "")))
     tags = ["studio", family.name, "ai-generated-content-tool"]
     front = [
         "---",
-        f"license: {license_id}",
+        f"license: {licence}",
         f"library_name: {family.library_name}",
         f"pipeline_tag: {family.pipeline_tag}",
         "tags:",
@@ -72,7 +77,8 @@ def render_model_card(meta: dict) -> str:
         "```python",
         "from gradio_client import Client",
         'client = Client("http://127.0.0.1:7860/")',
-        f'files = client.predict(model="{name}", count=4, seed=0, api_name="/generate")',
+        f'gallery, grid, zip_path, parameters = client.predict(model="{name}", count=4, seed=0,',
+        '                                                       api_name="/generate")',
         "```",
         "",
         "Images made with this model are AI-generated; the studio writes that into every PNG it saves.",

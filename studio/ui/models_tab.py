@@ -16,12 +16,20 @@ def models(family: str | None = None) -> list[dict]:
     return [r.summary() for r in default_registry().list(family=family or None)]
 
 
+def _displayable(card: str) -> str:
+    # Markdown would render the card's YAML front-matter as a heading; show it as a YAML block instead.
+    if card.startswith("---\n") and "\n---" in card[4:]:
+        front, body = card[4:].split("\n---", 1)
+        return body.lstrip("\n") + "\n\n**Hub metadata**\n\n```yaml\n" + front.strip() + "\n```\n"
+    return card
+
+
 @user_errors
 def model_info(name: str):
     """A model's record and studio.json, its model card (Markdown) and its samples image."""
     info = default_registry().info(name)
     samples = default_registry().get(name).path / "samples.png"
-    card = info.pop("card")
+    card = _displayable(info.pop("card"))
     return info, card, str(samples) if samples.is_file() else None
 
 
@@ -63,7 +71,8 @@ def build(demo: gr.Blocks) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             with gr.Row():
-                chooser = gr.Dropdown(model_choices(), label="Model", elem_id="models-chooser", scale=4)
+                chooser = gr.Dropdown(model_choices(), value=None, label="Model", elem_id="models-chooser",
+                                      scale=4)
                 refresh = gr.Button("Refresh", size="sm", scale=1)
             table = gr.JSON(label="All models", elem_id="models-table")
             with gr.Accordion("Rename", open=False):
@@ -129,6 +138,9 @@ def build(demo: gr.Blocks) -> None:
     buttons[5].click(model_import, [a_file, a_import_name], a_json, api_name="model_import", concurrency_id=COMPUTE)
 
     def on_load(current):
-        return _refresh(current), models()
+        chosen = _refresh(current)
+        name = chosen.get("value")
+        details = model_info(name) if name else (None, "", None)
+        return chosen, models(), *details
 
-    demo.load(on_load, chooser, [chooser, table], api_visibility="private")
+    demo.load(on_load, chooser, [chooser, table, info, card, samples], api_visibility="private")
