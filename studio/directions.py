@@ -63,7 +63,7 @@ def directions_for(model: LoadedModel, home: Path, progress=None) -> Directions:
     """The model's directions, computed once (at default settings) and then read from the cache on disk."""
     if model.family.name not in ("gan", "vae"):
         raise StudioError(f"latent directions are found for GAN and VAE models; {model.name!r} is a "
-                          f"{model.family.title} model")
+                          f"{model.family.title}")
     path = cache_path(home, model)
     if path.is_file():
         try:
