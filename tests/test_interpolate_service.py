@@ -118,6 +118,7 @@ def test_parse_seeds():
     ({"truncation": 0.5}, "'truncation' is not a setting"),
     ({"seeds": "1, 2, 3, 4, 5, 6, 7, 8, 9", "frames": 200}, "limit is 960"),
     ({"walk_frames": 8, "seeds": ""}, "starts from a seed"),
+    ({"walk_frames": 8, "images": ["x.png"]}, "not from images"),
 ])
 def test_bad_input(vae_model, kwargs, message):
     with pytest.raises(StudioError, match=message):

@@ -211,6 +211,9 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
             raise StudioError("a random walk needs at least 2 frames")
         if not seed_list:
             raise StudioError("a random walk starts from a seed: give one in seeds (or 'random')")
+        if image_paths:
+            raise StudioError("a random walk starts from a seed, not from images: remove the images, or set "
+                              "walk_frames to 0 to interpolate between them")
         total = walk_frames
     else:
         if keyframes < 2:
