@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -163,7 +164,9 @@ def main() -> None:
             print(f"{family.name:10s} {row['method']}: {row['seconds_per_image']} s/image, "
                   f"perceptual {row['perceptual_distance']}, rmse {row['pixel_rmse']}", flush=True)
 
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {device}"
+    # Shared machines swing several-fold: record how busy this one was (1-minute load average at the end).
+    machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {device}, "
+               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     report = {"machine": machine, "torch": torch.__version__, "missing_families": missing, "speed": speeds,
               "write_64_frames_png_gif_mp4_256px_seconds": write_seconds, "encoding": encodings,
               "args": vars(args)}
