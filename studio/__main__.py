@@ -72,7 +72,8 @@ def cmd_train(args, argv: list[str]) -> int:
     from .services.train import start_image_training
     from .train import run
 
-    command = shlex.join(["python", "-m", "studio", *argv])
+    # The command that reproduces this run, as the model card will show it (how it was run is not part of it).
+    command = shlex.join(["python", "-m", "studio", *[a for a in argv if a not in ("--detach", "--prepare-only")]])
     result = start_image_training(
         args.family, args.name, files=args.images, builtin=args.builtin, folder=args.folder, image_size=args.size,
         color=args.color, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,

@@ -105,7 +105,9 @@ def create_job(family: str, model_name: str, config: dict, recipe: dict, dataset
 
 
 def running_jobs() -> list[str]:
-    return [j["job"] for j in list_jobs() if j.get("state") in ACTIVE_STATES]
+    """Jobs whose worker is alive (a worker that crashed is marked failed on the way)."""
+    return [j["job"] for j in list_jobs() if j.get("state") in ACTIVE_STATES
+            and status(j["job"]).get("state") in ACTIVE_STATES]
 
 
 def start(job_id: str, resume: bool = False) -> dict:

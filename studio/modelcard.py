@@ -48,7 +48,8 @@ def render_model_card(meta: dict) -> str:
         lines += ["## Shapes", "", *[f"- {k}: {v}" for k, v in shapes.items()], ""]
     if dataset:
         lines += ["## Training data", ""]
-        for key in ("name", "source", "count", "skipped", "license", "notes"):
+        for key in ("name", "source", "count", "skipped", "characters", "train_tokens", "val_tokens", "license",
+                    "notes"):
             if key in dataset:
                 lines.append(f"- {key}: {dataset[key]}")
         lines.append("")
@@ -69,21 +70,41 @@ def render_model_card(meta: dict) -> str:
         lines += ["## Measured", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in metrics.items()]
         lines.append("")
-    lines += [
-        "## Use",
-        "",
-        "Open the studio, choose this model in the Generate tab, or from a script:",
-        "",
-        "```python",
-        "from gradio_client import Client",
-        'client = Client("http://127.0.0.1:7860/")',
-        f'gallery, grid, zip_path, parameters = client.predict(model="{name}", count=4, seed=0,',
-        '                                                       api_name="/generate")',
-        "```",
-        "",
-        "Images made with this model are AI-generated; the studio writes that into every PNG it saves.",
-        "",
-    ]
+    if family.kind == "text":
+        lines += [
+            "## Use",
+            "",
+            "Open the studio, choose this model in the Write tab, or from a script:",
+            "",
+            "```python",
+            "from gradio_client import Client",
+            'client = Client("http://127.0.0.1:7860/")',
+            f'text = client.predict(model="{name}", prompt="The sea", max_new_tokens=200, seed=0, api_name="/write")',
+            "```",
+            "",
+            "It loads with transformers too: `AutoModelForCausalLM.from_pretrained(folder)` and "
+            "`AutoTokenizer.from_pretrained(folder)`. `samples.txt` holds texts it wrote at the end of training "
+            "(seeds 0-3, temperature 0.8, top-p 0.95).",
+            "",
+            "Text written with this model is AI-generated.",
+            "",
+        ]
+    else:
+        lines += [
+            "## Use",
+            "",
+            "Open the studio, choose this model in the Generate tab, or from a script:",
+            "",
+            "```python",
+            "from gradio_client import Client",
+            'client = Client("http://127.0.0.1:7860/")',
+            f'gallery, grid, zip_path, parameters = client.predict(model="{name}", count=4, seed=0,',
+            '                                                       api_name="/generate")',
+            "```",
+            "",
+            "Images made with this model are AI-generated; the studio writes that into every PNG it saves.",
+            "",
+        ]
     return "\n".join(front) + "\n\n" + "\n".join(lines)
 
 

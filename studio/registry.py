@@ -13,7 +13,6 @@ place, so a crash mid-save never leaves a half-written model listed.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re

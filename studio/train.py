@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import signal
@@ -23,7 +24,7 @@ import traceback
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_model
 
 PREVIEW_SEEDS = list(range(16))
 
@@ -32,7 +33,6 @@ def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     if torch.cuda.is_available():
         return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    import os
     return f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
@@ -75,9 +75,8 @@ def save_checkpoint(folder: Path, trainer, step: int, elapsed: float) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     for name, module in trainer.modules().items():
-        unwrapped = trainer.accelerator.unwrap_model(module)
-        save_file({k: v.detach().cpu().contiguous() for k, v in unwrapped.state_dict().items()},
-                  str(tmp / f"{name}.safetensors"))
+        # save_model drops the duplicates of tied weights (GPT-2 shares its embedding with its output layer).
+        save_model(trainer.accelerator.unwrap_model(module), str(tmp / f"{name}.safetensors"))
     for name, opt in trainer.optimizers().items():
         # Optimiser state is nested Python data; torch.save here, torch.load(weights_only=True) on resume.
         torch.save(opt.state_dict(), tmp / f"{name}.optim")
@@ -94,7 +93,7 @@ def load_checkpoint(folder: Path, trainer) -> tuple[int, float]:
     ckpt = folder / "checkpoint"
     state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
     for name, module in trainer.modules().items():
-        trainer.accelerator.unwrap_model(module).load_state_dict(load_file(str(ckpt / f"{name}.safetensors")))
+        load_model(trainer.accelerator.unwrap_model(module), str(ckpt / f"{name}.safetensors"))
     for name, opt in trainer.optimizers().items():
         opt.load_state_dict(torch.load(ckpt / f"{name}.optim", weights_only=True, map_location="cpu"))
     return int(state["step"]), float(state.get("elapsed", 0.0))
@@ -115,7 +114,7 @@ def run(folder: Path, resume: bool = False) -> str:
     spec = job.spec
     family = get_family(spec["family"])
     recipe, config, total = spec["recipe"], spec["config"], int(spec["recipe"]["steps"])
-    job.update(state="preparing", message="loading data and building the model", pid=__import__("os").getpid(),
+    job.update(state="preparing", message="loading data and building the model", pid=os.getpid(),
                steps=total, model=spec["model_name"])
 
     seed_everything(int(recipe["seed"]) + accelerator.process_index)
@@ -201,11 +200,12 @@ def run(folder: Path, resume: bool = False) -> str:
                 save_png(grid(samples, nrow=8), d / "samples.png", {"model": spec["model_name"], "seeds": "0-63"})
 
         meta = {"config": config, "shapes": spec.get("shapes", {}), "recipe": recipe, "dataset": spec["dataset"],
-                "metrics": {}, "training": {"steps": step, "seconds": round(elapsed, 1),
-                                            "machine": machine_description(),
-                                            "processes": accelerator.num_processes,
-                                            "mixed_precision": accelerator.mixed_precision,
-                                            "command": spec.get("command", "")}}
+                "metrics": trainer.final_metrics() if hasattr(trainer, "final_metrics") else {},
+                "training": {"steps": step, "seconds": round(elapsed, 1),
+                             "machine": machine_description(),
+                             "processes": accelerator.num_processes,
+                             "mixed_precision": accelerator.mixed_precision,
+                             "command": spec.get("command", "")}}
         registry = Registry(models_dir=Path(spec["models_dir"]))
         try:
             registry.save(spec["model_name"], spec["family"], model, meta, write_extras=write_samples)

@@ -50,6 +50,16 @@ def app():
                 **launch_options())
     yield demo
     demo.close()
+    stop_all_jobs()
+
+
+def stop_all_jobs() -> None:
+    """Stop training workers the tests started, so none outlives the run (they are separate processes)."""
+    from studio import jobs
+
+    for job in jobs.list_jobs():
+        if job.get("state") in jobs.ACTIVE_STATES:
+            jobs.kill(job["job"])
 
 
 @pytest.fixture(scope="session")

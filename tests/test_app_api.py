@@ -121,6 +121,14 @@ def test_train_watch_cancel_resume_and_find_the_model(client, tmp_path):
                                          api_name="/train")
     assert "40 images used" in report and "notes.txt" in report
     assert status["state"] in ("starting", "preparing", "running")
+    try:
+        _cancel_resume_and_finish(client, job)
+    finally:
+        from tests.conftest import stop_all_jobs
+        stop_all_jobs()  # a failure here must not leave a worker that blocks later /train calls
+
+
+def _cancel_resume_and_finish(client, job: str) -> None:
     running = wait_for(client, job, {"running"})
     while client.predict(job=job, api_name="/job_status")[0].get("step", 0) < 30:
         time.sleep(0.3)

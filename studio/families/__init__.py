@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from ..errors import StudioError
 from .base import Family
+from .lora import LoraFamily
+from .text import TextFamily
 from .vae import VAEFamily
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     VAEFamily(),
+    TextFamily(),
+    LoraFamily(),
 )}
 
 

@@ -5,7 +5,7 @@ import gradio as gr
 
 from .. import __version__
 from ..config import settings
-from . import generate_tab, interpolate_tab, models_tab, train_tab
+from . import generate_tab, interpolate_tab, models_tab, train_tab, write_tab
 from .common import not_built_yet
 
 CSS = """
@@ -27,7 +27,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Style", id="style", elem_id="tab-style"):
                 not_built_yet("Style: neural style transfer", "issue 5")
             with gr.Tab("Write", id="write", elem_id="tab-write"):
-                not_built_yet("Write: text generation, streamed", "issue 6")
+                write_tab.build(demo)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_tab.build(demo)
             with gr.Tab("Models", id="models", elem_id="tab-models"):

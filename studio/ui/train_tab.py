@@ -11,6 +11,7 @@ import pandas as pd
 from .. import jobs
 from ..families import FAMILIES
 from ..services.train import BACKGROUNDS, builtin_sets, start_image_training
+from . import train_text
 from .common import COMPUTE, user_errors
 
 IMAGE_FAMILIES = [(f.title, f.name) for f in FAMILIES.values() if f.kind == "image"]
@@ -124,8 +125,8 @@ def build(demo: gr.Blocks) -> None:
                                          elem_id="train-size")
                 color = gr.Checkbox(False, label="Colour (off: grey)", elem_id="train-color")
             with gr.Row():
-                steps = gr.Number(2000, precision=0, minimum=1, label="Steps", elem_id="train-steps")
-                batch_size = gr.Number(64, precision=0, minimum=1, label="Batch size", elem_id="train-batch")
+                steps = gr.Number(2000, precision=0, label="Steps", elem_id="train-steps")
+                batch_size = gr.Number(64, precision=0, label="Batch size", elem_id="train-batch")
             with gr.Row():
                 learning_rate = gr.Number(None, label="Learning rate", info="empty: the family's default",
                                           elem_id="train-lr")
@@ -148,6 +149,7 @@ def build(demo: gr.Blocks) -> None:
             plot = gr.LinePlot(x="step", y="value", color="loss", label="Losses", height=260, elem_id="train-plot")
             sample = gr.Image(label="Latest samples (fixed seeds)", type="filepath", elem_id="train-sample")
             status = gr.JSON(label="Status", elem_id="train-status")
+    train_text.build(demo, job, report, status, _job_choices)  # text models: the same job view below
 
     start.click(train, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
                         fit, background, flip], [job, report, status], api_name="train", concurrency_id=COMPUTE

