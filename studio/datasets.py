@@ -7,6 +7,7 @@ job can be resumed after the uploads are gone.
 from __future__ import annotations
 
 import io
+import json
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -37,7 +38,27 @@ BUILTIN_IMAGE_SETS = {
         "license": "BSD-3-Clause (scikit-learn); UCI data",
         "channels": 1,
     },
+    # torchvision's sets download on first use (into $STUDIO_HOME/datasets); no package ships them.
+    "mnist": {
+        "title": "MNIST handwritten digits (torchvision download, 60,000 images, 28x28 grey)",
+        "source": "torchvision.datasets.MNIST (LeCun, Cortes & Burges), training split",
+        "license": "CC-BY-SA-3.0 (as stated by the dataset's maintainers)",
+        "channels": 1, "torchvision": "MNIST",
+    },
+    "fashion-mnist": {
+        "title": "Fashion-MNIST clothing (torchvision download, 60,000 images, 28x28 grey)",
+        "source": "torchvision.datasets.FashionMNIST (Zalando Research), training split",
+        "license": "MIT",
+        "channels": 1, "torchvision": "FashionMNIST",
+    },
+    "cifar10": {
+        "title": "CIFAR-10 small photos (torchvision download, 50,000 images, 32x32 colour)",
+        "source": "torchvision.datasets.CIFAR10 (Krizhevsky, 2009), training split",
+        "license": "unstated by its authors; widely used for research",
+        "channels": 3, "torchvision": "CIFAR10",
+    },
 }
+FACTS_FILE = "dataset.json"  # a folder's own description: name, source, licence, attribution
 
 
 @dataclass
@@ -47,6 +68,7 @@ class ImageData:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     source: str = ""
     license: str = "unknown (the user's own images)"
+    facts: dict = field(default_factory=dict)  # from a folder's dataset.json: name, attribution, ...
 
     def report(self) -> str:
         lines = [f"{len(self.used)} images used"]
@@ -142,6 +164,8 @@ def _walk_sources(paths: list[Path]) -> Iterator[tuple[str, bytes | Path | None,
         path = Path(path)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
+                if child.name == FACTS_FILE and child.parent == path:
+                    continue  # the folder's description, read by `folder_facts`
                 if child.is_file() and not child.name.startswith("."):
                     if child.suffix.lower() in IMAGE_SUFFIXES:
                         yield str(child.relative_to(path)), child, ""
@@ -191,7 +215,29 @@ def images_from_files(paths: list[Path], size: int, channels: int, fit: str = "c
         raise StudioError("no usable images were found" + (f" ({detail})" if detail else "")
                           + ". Upload PNG, JPEG or WebP images, or a zip of them")
     names = sorted({Path(p).name for p in paths})
-    return ImageData(torch.from_numpy(np.stack(arrays)), used, skipped, source="uploaded: " + ", ".join(names[:5]))
+    data = ImageData(torch.from_numpy(np.stack(arrays)), used, skipped, source="uploaded: " + ", ".join(names[:5]))
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        data.facts = folder_facts(Path(paths[0]))
+        data.source = str(data.facts.get("source", data.source))
+        data.license = str(data.facts.get("license", data.license))
+    return data
+
+
+def folder_facts(folder: Path) -> dict:
+    """The folder's dataset.json (written by data/<set>/prepare.py scripts), or {} when it has none.
+
+    Known keys: name, source, license, attribution, notes."""
+    path = folder / FACTS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StudioError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(facts, dict):
+        raise StudioError(f"{path} must hold a JSON object")
+    keys = ("name", "source", "license", "attribution", "notes")
+    return {k: str(facts[k]) for k in keys if k in facts}
 
 
 def builtin_images(name: str, size: int, channels: int) -> ImageData:
@@ -211,4 +257,40 @@ def builtin_images(name: str, size: int, channels: int) -> ImageData:
             arrays.append(to_model_image(im, size, channels))
         used = [f"digit {i}" for i in range(len(arrays))]
         return ImageData(torch.from_numpy(np.stack(arrays)), used, [], source=facts["source"], license=facts["license"])
-    raise AssertionError(name)
+    return _torchvision_images(name, facts, size, channels)
+
+
+def _torchvision_images(name: str, facts: dict, size: int, channels: int) -> ImageData:
+    """A torchvision data set's training split, downloaded on first use; a clear StudioError offline."""
+    import os
+
+    import torch.nn.functional as F
+    import torchvision
+
+    root = settings().home / "datasets" / "torchvision"
+    cls = getattr(torchvision.datasets, facts["torchvision"])
+    try:
+        ds = cls(str(root), train=True, download=False)  # already downloaded: no network needed
+    except RuntimeError:
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise StudioError(f"{name} is not downloaded yet and the studio runs offline (HF_HUB_OFFLINE=1); "
+                              "use the built-in digits set or upload images, or run online once to download "
+                              f"it into {root}") from None
+        try:
+            ds = cls(str(root), train=True, download=True)
+        except Exception as exc:  # urllib and torchvision raise several types for a failed download
+            raise StudioError(f"could not download {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                              "check the network, or use the built-in digits set or your own images") from None
+    raw = ds.data if isinstance(ds.data, torch.Tensor) else torch.from_numpy(np.asarray(ds.data))
+    x = raw.float().unsqueeze(1) if raw.ndim == 3 else raw.float().permute(0, 3, 1, 2)  # (N, C, H, W), 0..255
+    if x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    elif x.shape[1] == 3 and channels == 1:
+        x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)  # ITU-R 601 luma
+    images = []
+    for chunk in x.split(4096):  # bounded memory for the float copies
+        images.append(F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+                      .round().clamp(0, 255).to(torch.uint8))
+    images = torch.cat(images)
+    return ImageData(images, [f"{name} {i}" for i in range(images.shape[0])], [], source=facts["source"],
+                     license=facts["license"])

@@ -49,7 +49,7 @@ def render_model_card(meta: dict) -> str:
     if dataset:
         lines += ["## Training data", ""]
         for key in ("name", "source", "count", "skipped", "characters", "train_tokens", "val_tokens", "license",
-                    "notes"):
+                    "attribution", "notes"):
             if key in dataset:
                 lines.append(f"- {key}: {dataset[key]}")
         lines.append("")

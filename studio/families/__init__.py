@@ -3,12 +3,16 @@ from __future__ import annotations
 
 from ..errors import StudioError
 from .base import Family
+from .diffusion import DiffusionFamily
+from .gan import GANFamily
 from .lora import LoraFamily
 from .text import TextFamily
 from .vae import VAEFamily
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     VAEFamily(),
+    GANFamily(),
+    DiffusionFamily(),
     TextFamily(),
     LoraFamily(),
 )}

@@ -78,6 +78,7 @@ def start_image_training(family: str, name: str, *, files: list[str | Path] | No
         data = images_from_files(paths, image_size, channels, fit, BACKGROUNDS[background], progress=progress)
         dataset = {"name": Path(folder).name if folder else "uploaded images", "source": data.source,
                    "license": data.license, "count": len(data.used), "skipped": len(data.skipped)}
+        dataset.update({k: v for k, v in data.facts.items() if k not in ("count", "skipped")})
     model_config = {**fam.default_config(image_size, channels), **(config or {})}
     job_id = jobs.create_job(family, name, model_config, full_recipe, dataset,
                              lambda path: save_file({"data": data.images.contiguous()}, str(path)),

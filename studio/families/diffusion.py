@@ -1,0 +1,262 @@
+"""Denoising diffusion (DDPM, Ho et al., 2020) with diffusers: a `UNet2DModel` trained to predict the noise
+added by a `DDPMScheduler`, an exponential moving average of its weights (diffusers' `EMAModel`) used for
+sampling, and sampling with DDIM, DPM-Solver++ or ancestral DDPM (diffusers schedulers).
+
+A saved model is a diffusers pipeline folder (`model_index.json`, `unet/`, `scheduler/`, written by
+`DDPMPipeline.save_pretrained`), so `diffusers.DDPMPipeline.from_pretrained(<model folder>)` loads a studio
+model, and `import_pipeline` brings a Hub pipeline id (for example `google/ddpm-cifar10-32`) or a local
+pipeline folder into the registry with the same loading code.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..devices import generator, inference_autocast
+from ..errors import StudioError
+from .base import Family, LoadedModel, Setting, Trainer
+
+SIZES = (16, 32, 64)
+SAMPLERS = ("ddim", "dpm++", "ddpm")
+
+
+def unet_from_config(config: dict):
+    """The diffusers UNet for a studio config: one down/up block per width, attention where asked."""
+    from diffusers import UNet2DModel
+
+    widths = tuple(int(w) for w in config["block_out_channels"])
+    attention = tuple(bool(a) for a in config["attention"])
+    if len(attention) != len(widths):
+        raise StudioError("the diffusion config needs one attention flag per block width")
+    return UNet2DModel(
+        sample_size=config["image_size"], in_channels=config["channels"], out_channels=config["channels"],
+        block_out_channels=widths, layers_per_block=config["layers_per_block"],
+        down_block_types=tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attention),
+        up_block_types=tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention)),
+        norm_num_groups=config["norm_num_groups"], attention_head_dim=config["attention_head_dim"],
+        add_attention=config["mid_attention"])
+
+
+def training_scheduler(config: dict):
+    from diffusers import DDPMScheduler
+    return DDPMScheduler(num_train_timesteps=config["num_train_timesteps"], beta_schedule=config["beta_schedule"],
+                         prediction_type="epsilon", clip_sample=True)
+
+
+def sampling_scheduler(sampler: str, scheduler_config: dict):
+    """A sampler's scheduler built from the training DDPMScheduler's config (same noise schedule)."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+    if sampler == "ddim":
+        return DDIMScheduler.from_config(scheduler_config)
+    if sampler == "dpm++":
+        return DPMSolverMultistepScheduler.from_config(scheduler_config, algorithm_type="dpmsolver++",
+                                                       solver_order=2)
+    if sampler == "ddpm":
+        return DDPMScheduler.from_config(scheduler_config)
+    raise StudioError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
+
+
+def _noise_seed(latent: torch.Tensor) -> int:
+    # Stochastic samplers (DDPM, DDIM with eta > 0) draw fresh noise at every step. Seeding that noise from the
+    # image's own starting latent keeps each image independent of the others in its batch and makes decode a
+    # pure function of its inputs, so a PNG's seed reproduces it exactly.
+    return int.from_bytes(hashlib.sha256(latent.float().cpu().numpy().tobytes()).digest()[:8], "little") >> 1
+
+
+@torch.no_grad()
+def denoise(unet, scheduler_config: dict, latents: torch.Tensor, sampler: str = "ddim", steps: int = 25,
+            eta: float = 0.0, device: torch.device | None = None) -> torch.Tensor:
+    """Run a sampler from starting noise `latents` (N, C, H, W) to images (N, C, H, W) in [0, 1] on the CPU."""
+    device = device or next(unet.parameters()).device
+    scheduler = sampling_scheduler(sampler, scheduler_config)
+    if not 1 <= steps <= scheduler.config.num_train_timesteps:
+        raise StudioError(f"steps must be between 1 and {scheduler.config.num_train_timesteps} for this model "
+                          f"(it was trained with {scheduler.config.num_train_timesteps} noise levels); got {steps}")
+    scheduler.set_timesteps(steps)
+    noise_generators = [generator(_noise_seed(z)) for z in latents]
+    x = latents.to(device) * scheduler.init_noise_sigma
+    for t in scheduler.timesteps:
+        with inference_autocast(device):
+            eps = unet(scheduler.scale_model_input(x, t), t).sample.float()
+        extra = {"generator": noise_generators} if sampler in ("ddpm", "ddim") else {}
+        if sampler == "ddim":
+            extra["eta"] = eta
+        x = scheduler.step(eps, t, x, **extra).prev_sample
+    return ((x.float().cpu() + 1) / 2).clamp(0, 1)
+
+
+class EMAWeights(nn.Module):
+    """The moving-average UNet as a module, so checkpoints (safetensors) keep it and resume restores it.
+
+    diffusers' `EMAModel` keeps its averages as a list of tensors; we point that list at this module's
+    parameters, so `EMAModel.step` (which updates in place) writes straight into them. The update count (which
+    sets the warm-up of the decay) is a buffer here, copied to and from the EMAModel around each step."""
+
+    def __init__(self, unet: nn.Module):
+        super().__init__()
+        self.unet = unet
+        self.register_buffer("optimization_step", torch.zeros((), dtype=torch.int64))
+
+
+class DiffusionTrainer(Trainer):
+    def __init__(self, config: dict, recipe: dict, accelerator):
+        from diffusers.training_utils import EMAModel
+
+        self.config, self.recipe, self.accelerator = config, recipe, accelerator
+        self.noise_scheduler = training_scheduler(config)
+        unet = unet_from_config(config)
+        opt = torch.optim.AdamW(unet.parameters(), lr=recipe["learning_rate"], weight_decay=0.0)
+        self.unet, self.opt = accelerator.prepare(unet, opt)
+        live = accelerator.unwrap_model(self.unet)
+        self.ema_weights = EMAWeights(copy.deepcopy(live).requires_grad_(False).eval())
+        self.ema = EMAModel(live.parameters(), decay=recipe["ema_decay"], use_ema_warmup=True, inv_gamma=1.0,
+                            power=3 / 4)
+        self.ema.shadow_params = [p.data for p in self.ema_weights.unet.parameters()]
+
+    def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
+        self.unet.train()
+        noise = torch.randn_like(batch)
+        t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (batch.shape[0],), device=batch.device)
+        noisy = self.noise_scheduler.add_noise(batch, noise, t)
+        loss = F.mse_loss(self.unet(noisy, t).sample.float(), noise.float())
+        self.opt.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        if self.recipe.get("grad_clip"):
+            self.accelerator.clip_grad_norm_(self.unet.parameters(), float(self.recipe["grad_clip"]))
+        self.opt.step()
+        self.ema.optimization_step = int(self.ema_weights.optimization_step)
+        self.ema.step(self.accelerator.unwrap_model(self.unet).parameters())
+        self.ema_weights.optimization_step.fill_(self.ema.optimization_step)
+        return {"loss": loss.item()}
+
+    @torch.no_grad()
+    def preview(self, seeds: list[int]) -> torch.Tensor:
+        unet = self.ema_weights.unet
+        shape = (unet.config.in_channels, unet.config.sample_size, unet.config.sample_size)
+        latents = torch.stack([torch.randn(shape, generator=generator(s)) for s in seeds])
+        return denoise(unet, dict(self.noise_scheduler.config), latents, "ddim",
+                       int(self.recipe.get("preview_steps") or 25))
+
+    def modules(self):
+        return {"unet": self.unet, "ema": self.ema_weights}
+
+    def optimizers(self):
+        return {"optimizer": self.opt}
+
+    def export(self):
+        """A diffusers DDPMPipeline of the EMA UNet and the training scheduler (what `save_pretrained` writes)."""
+        from diffusers import DDPMPipeline
+        return DDPMPipeline(unet=self.ema_weights.unet, scheduler=self.noise_scheduler)
+
+
+class DiffusionFamily(Family):
+    name = "diffusion"
+    kind = "image"
+    title = "diffusion model (DDPM)"
+    library_name = "diffusers"
+    image_sizes = SIZES
+    settings = (
+        Setting("sampler", "ddim", choices=SAMPLERS,
+                help="ddim: deterministic at eta 0; dpm++: DPM-Solver++, good in 10-25 steps; ddpm: ancestral"),
+        Setting("steps", 25, 10, 1000, help="denoising steps: more is slower and (up to a point) cleaner"),
+        Setting("eta", 0.0, 0.0, 1.0, help="DDIM only: 0 is deterministic, 1 adds fresh noise like DDPM"),
+    )
+
+    def check_settings(self, given: dict) -> dict:
+        checked = super().check_settings(given)
+        if checked["sampler"] != "ddim" and checked["eta"] != 0:
+            raise StudioError(f"eta applies to the ddim sampler only; set eta to 0 for {checked['sampler']}")
+        return checked
+
+    def default_config(self, image_size: int, channels: int) -> dict:
+        return {"image_size": image_size, "channels": channels, "block_out_channels": [32, 64, 64],
+                "attention": [False, False, True], "layers_per_block": 1, "norm_num_groups": 8,
+                "attention_head_dim": 8, "mid_attention": True, "num_train_timesteps": 1000,
+                "beta_schedule": "squaredcos_cap_v2"}
+
+    def default_recipe(self) -> dict:
+        # sample_every / checkpoint_every: 0 lets the shared loop choose.
+        return {"steps": 3000, "batch_size": 64, "learning_rate": 5e-4, "ema_decay": 0.999, "grad_clip": 1.0,
+                "preview_steps": 25, "seed": 0, "flip": False, "sample_every": 0, "checkpoint_every": 0}
+
+    def build(self, config: dict):
+        return unet_from_config(config)
+
+    def save(self, module, folder: Path) -> None:
+        """Write a diffusers pipeline folder (model_index.json, unet/, scheduler/) with safetensors weights."""
+        from diffusers import DDPMPipeline
+        if not isinstance(module, DDPMPipeline):  # a bare UNet would lose its noise schedule
+            raise TypeError("diffusion models are saved from a DDPMPipeline (UNet + scheduler)")
+        module.save_pretrained(str(folder), safe_serialization=True)
+
+    def load(self, folder: Path, meta: dict, device: torch.device) -> LoadedModel:
+        from diffusers import DDPMScheduler, UNet2DModel
+        if not (folder / "unet" / "diffusion_pytorch_model.safetensors").is_file():
+            raise StudioError("unet/diffusion_pytorch_model.safetensors is missing (diffusion models are diffusers "
+                              "pipeline folders with safetensors weights)")
+        try:
+            unet = UNet2DModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
+            scheduler_config = dict(DDPMScheduler.from_pretrained(str(folder / "scheduler")).config)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise StudioError(f"the diffusion model in {folder.name} does not load ({exc})") from None
+        unet.to(device).eval()
+        return LoadedModel(name=meta.get("name", folder.name), family=self, meta=meta, module=unet, device=device,
+                           extras={"scheduler_config": scheduler_config})
+
+    def latents(self, model: LoadedModel, seeds: list[int]) -> torch.Tensor:
+        cfg = model.module.config
+        size = cfg.sample_size if isinstance(cfg.sample_size, int) else tuple(cfg.sample_size)
+        shape = (cfg.in_channels, *((size, size) if isinstance(size, int) else size))
+        return torch.stack([torch.randn(shape, generator=generator(s)) for s in seeds])
+
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
+        return denoise(model.module, model.extras["scheduler_config"], latents, settings.get("sampler", "ddim"),
+                       int(settings.get("steps", 25)), float(settings.get("eta", 0.0)), model.device)
+
+    def trainer(self, config: dict, recipe: dict, accelerator, job_dir=None) -> DiffusionTrainer:
+        return DiffusionTrainer(config, recipe, accelerator)
+
+
+def import_pipeline(source: str, name: str, registry=None):
+    """Bring a diffusers unconditional pipeline into the registry as a diffusion model named `name`.
+
+    `source` is a Hub id (e.g. "google/ddpm-cifar10-32", needs the network) or a local pipeline folder. Only
+    safetensors weights are read. Offline (HF_HUB_OFFLINE=1) a Hub id fails at once with a StudioError."""
+    from diffusers import DDPMPipeline, UNet2DModel
+
+    from ..registry import check_name, default_registry
+
+    registry = registry or default_registry()
+    check_name(name)
+    if registry.exists(name):
+        raise StudioError(f"a model named {name!r} already exists; choose another name")
+    source = str(source).strip()
+    if not source:
+        raise StudioError("give a Hub pipeline id (like google/ddpm-cifar10-32) or a local pipeline folder")
+    try:
+        pipe = DDPMPipeline.from_pretrained(source, use_safetensors=True)
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StudioError(f"could not load the diffusers pipeline {source!r}: it is not a local pipeline folder, "
+                          "and the Hub is unreachable or has no such repository with safetensors weights "
+                          f"(offline mode: HF_HUB_OFFLINE={__import__('os').environ.get('HF_HUB_OFFLINE', '0')}). "
+                          f"Details: {first}") from None
+    except (ValueError, TypeError) as exc:
+        raise StudioError(f"{source!r} is not a diffusers unconditional image pipeline ({exc})") from None
+    if not isinstance(pipe.unet, UNet2DModel):
+        raise StudioError(f"{source!r} is not an unconditional UNet2DModel pipeline")
+    cfg = pipe.unet.config
+    size = cfg.sample_size if isinstance(cfg.sample_size, int) else int(cfg.sample_size[0])
+    meta = {"config": {"image_size": size, "channels": cfg.in_channels, "imported_from": source},
+            "shapes": {"image_size": size, "channels": cfg.in_channels},
+            "recipe": {}, "metrics": {},
+            "dataset": {"name": source, "source": f"diffusers pipeline {source}",
+                        "license": "see the source repository's model card"},
+            "training": {"command": f"python -c \"from studio.families.diffusion import import_pipeline; "
+                                    f"import_pipeline('{source}', '{name}')\""}}
+    return registry.save(name, "diffusion", pipe, meta)
