@@ -5,8 +5,7 @@ import gradio as gr
 
 from .. import __version__
 from ..config import settings
-from . import generate_tab, models_tab, style_tab, train_tab, write_tab
-from .common import not_built_yet
+from . import generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
 
 CSS = """
 #generate-gallery { min-height: 320px; }
@@ -21,9 +20,9 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(f"# Creative studio\nTrain and use your own generative models. Version {__version__}.")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
-                generate_tab.build(demo)
+                generate_gallery = generate_tab.build(demo)
             with gr.Tab("Interpolate", id="interpolate", elem_id="tab-interpolate"):
-                not_built_yet("Interpolate: walks through latent space, as frames, GIF and MP4", "issue 4")
+                interpolate_tab.build(demo, generate_gallery)
             with gr.Tab("Style", id="style", elem_id="tab-style"):
                 style_tab.build(demo)
             with gr.Tab("Write", id="write", elem_id="tab-write"):

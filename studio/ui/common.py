@@ -55,8 +55,3 @@ def model_choices(kind: str | None = None) -> list[tuple[str, str]]:
     """(label, name) pairs for a dropdown: the name with its family and where it comes from."""
     return [(f"{r.name}  ({r.family}, {'shipped' if r.shipped else 'yours'})", r.name)
             for r in default_registry().list(kind=kind)]
-
-
-def not_built_yet(what: str, issue: str) -> None:
-    gr.Markdown(f"### {what}\n\nThis tab is not built yet ({issue}). The Generate, Train and Models tabs work "
-                "today.")

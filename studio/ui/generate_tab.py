@@ -54,7 +54,9 @@ def _show_settings(model: str):
         own = {s.name for s in FAMILIES[default_registry().get(model).family].settings}
     except Exception:
         own = set()
-    return [gr.update(visible=name in own) for name in SETTING_NAMES]
+    updates = [gr.update(visible=name in own) for name in SETTING_NAMES]
+    # Gradio passes a one-output event's return value whole: a list of one update would become the value.
+    return updates[0] if len(updates) == 1 else updates
 
 
 @user_errors
@@ -82,7 +84,8 @@ def _control(setting):
                      elem_id=f"generate-{setting.name}")
 
 
-def build(demo: gr.Blocks) -> None:
+def build(demo: gr.Blocks) -> gr.Gallery:
+    """The tab's components and events; returns the gallery so other tabs can take its images."""
     choices = model_choices(kind="image")
     first = choices[0][1] if choices else None
     with gr.Row():
@@ -130,6 +133,8 @@ def build(demo: gr.Blocks) -> None:
         names = model_choices(kind="image")
         valid = {n for _, n in names}
         value = current if current in valid else (names[0][1] if names else None)
-        return gr.update(choices=names, value=value), *_show_settings(value)
+        shown = _show_settings(value)
+        return gr.update(choices=names, value=value), *(shown if isinstance(shown, list) else [shown])
 
     demo.load(refresh, model, [model, *controls], api_visibility="private", queue=False)
+    return gallery

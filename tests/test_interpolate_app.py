@@ -1,0 +1,159 @@
+"""The Interpolate tab's endpoints through the real app (gradio_client), and in a real browser (Chromium)."""
+from __future__ import annotations
+
+import io
+import json
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from studio.media import read_png_parameters
+from studio.registry import default_registry
+from tests.browser import browser_page, open_tab
+from tests.helpers import png_bytes, save_tiny_vae
+
+MODEL = "interp-test-vae"
+
+
+@pytest.fixture(scope="module")
+def vae(app):
+    """A tiny 16 px grey VAE in the app's registry (the app looks models up by name on every call)."""
+    registry = default_registry()
+    if not registry.exists(MODEL):
+        save_tiny_vae(registry, MODEL, image_size=16, channels=1, seed=3)
+    return MODEL
+
+
+def grey(path):
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))
+
+
+def test_endpoints_and_parameter_order(client):
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    params = {n: [p["parameter_name"] for p in e["parameters"]] for n, e in named.items()}
+    assert params["/interpolate"][:10] == ["model", "seeds", "images", "frames", "method", "loop", "fps", "easing",
+                                           "size", "resample"]
+    assert params["/directions"] == ["model"]
+    assert params["/move"][:4] == ["model", "seed", "image", "amounts"]
+
+
+def test_interpolate_two_seeds_gives_frames_gif_mp4(client, vae):
+    frames, gif, mp4, sheet, zip_path, pairs, params = client.predict(
+        model=vae, seeds="11, 42", frames=4, fps=8, size=16, api_name="/interpolate")
+    assert len(frames) == 5 and all(f["image"].endswith(".png") for f in frames)
+    # The frame at each seed is exactly the image /generate gives for that seed.
+    for index, seed in ((0, 11), (4, 42)):
+        gallery, *_ = client.predict(model=vae, count=1, seed=seed, api_name="/generate")
+        assert np.array_equal(grey(frames[index]["image"]), grey(gallery[0]["image"]))
+    assert read_png_parameters(frames[2]["image"])["frame"] == 2
+    with Image.open(gif) as im:
+        assert im.n_frames == 5 and im.info["loop"] == 0 and json.loads(im.info["comment"])["fps"] == 8
+    video = mp4["video"] if isinstance(mp4, dict) else mp4
+    assert imageio_ffmpeg.count_frames_and_secs(video)[0] == 5
+    assert params["keyframes"] == [{"seed": 11}, {"seed": 42}] and params["total_frames"] == 5
+    assert Image.open(sheet).width > Image.open(sheet).height and pairs == []
+
+
+def test_interpolate_own_images_shows_reconstructions(client, vae, tmp_path):
+    # Unequal sizes and colour (with alpha) for a grey 16 px model: converted and resized, with a note.
+    (tmp_path / "a.png").write_bytes(png_bytes((40, 24), "RGBA", seed=1))
+    (tmp_path / "b.png").write_bytes(png_bytes((20, 20), "L", seed=2))
+    frames, gif, mp4, sheet, zip_path, pairs, params = client.predict(
+        model=vae, seeds="5", images=[handle_file(tmp_path / "a.png"), handle_file(tmp_path / "b.png")],
+        frames=2, loop=True, size=32, api_name="/interpolate")
+    assert len(frames) == 6 and len(pairs) == 4
+    assert "yours" in pairs[0]["caption"] and "distance" in pairs[1]["caption"]
+    assert [k.get("encoding") for k in params["keyframes"]] == [None, "encoder", "encoder"]
+    assert any("converted to grey" in n and "40x24" in n for n in params["notes"])
+
+
+def test_random_walk_from_one_seed(client, vae):
+    frames, *_, params = client.predict(model=vae, seeds="7", walk_frames=5, size=16, api_name="/interpolate")
+    assert len(frames) == 5 and params["walk_frames"] == 5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seeds": "11"}, "at least two keyframes"),
+    ({"frames": 0}, "frames must be between 1 and 240"),
+    ({"frames": 10000}, "frames must be between 1 and 240"),
+    ({"fps": 0}, "fps must be between 1 and 50"),
+    ({"seeds": "11, abc"}, "whole number"),
+    ({"size": 50}, "multiple of 16"),
+    ({"model": "no-such-model"}, "no model named"),
+])
+def test_interpolate_bad_input(client, vae, kwargs, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(**{"model": vae, "seeds": "11, 42", "frames": 2, "size": 16, **kwargs},
+                       api_name="/interpolate")
+
+
+def test_text_file_as_keyframe_image(client, vae, tmp_path):
+    fake = tmp_path / "poem.png"
+    fake.write_text("roses are red")
+    with pytest.raises(AppError, match="poem.png: not an image file"):
+        client.predict(model=vae, seeds="1", images=[handle_file(fake)], frames=2, api_name="/interpolate")
+    # The app keeps serving.
+    assert len(client.predict(model=vae, seeds="1, 2", frames=1, size=16, api_name="/interpolate")[0]) == 2
+
+
+def test_directions_and_move(client, vae, tmp_path):
+    info = client.predict(model=vae, api_name="/directions")
+    assert info["directions"] >= 1 and len(info["explained"]) == info["directions"]
+    still, _ = client.predict(model=vae, seed=3, amounts="0", size=16, api_name="/move")
+    moved, params = client.predict(model=vae, seed=3, amounts="3, -2", size=16, api_name="/move")
+    assert params["directions"] == [3.0, -2.0] and not np.array_equal(grey(still), grey(moved))
+    with pytest.raises(AppError, match="between -5 and 5"):
+        client.predict(model=vae, seed=3, amounts="9", api_name="/move")
+    with pytest.raises(AppError, match="numbers separated by commas"):
+        client.predict(model=vae, seed=3, amounts="left", api_name="/move")
+
+
+@pytest.mark.browser
+def test_browser_builds_an_animation_from_two_seeds(app, vae, artifacts):
+    with browser_page(app.local_url) as page:
+        open_tab(page, "Interpolate")
+        dropdown = page.locator("#interpolate-model input")
+        dropdown.click()
+        dropdown.fill(MODEL)
+        page.get_by_role("option", name=MODEL).first.click()
+        page.locator("#interpolate-seeds textarea, #interpolate-seeds input").first.fill("11, 42")
+        frames = page.locator("#interpolate-frames input[type=number]")
+        frames.fill("4")
+        frames.press("Enter")
+        page.locator("#interpolate-button").click()
+        gif = page.locator("#interpolate-gif img")
+        gif.wait_for(timeout=120_000)
+        src = gif.get_attribute("src")
+        assert ".gif" in src
+        with Image.open(io.BytesIO(page.request.get(src).body())) as im:  # the GIF the page shows, animated
+            assert im.format == "GIF" and im.n_frames == 5
+        page.wait_for_function("document.querySelectorAll('#interpolate-frames-gallery img').length >= 5",
+                               timeout=60_000)
+        assert MODEL in page.locator("#interpolate-info").inner_text()
+        page.screenshot(path=str(artifacts / "interpolate-two-seeds.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_browser_sends_generate_images_as_keyframes(app, vae):
+    with browser_page(app.local_url) as page:
+        open_tab(page, "Generate")
+        dropdown = page.locator("#generate-model input")
+        dropdown.click()
+        dropdown.fill(MODEL)
+        page.get_by_role("option", name=MODEL).first.click()
+        count = page.locator("#generate-count input[type=number]")
+        count.fill("2")
+        count.press("Enter")
+        page.locator("#generate-seed input").fill("5")
+        page.locator("#generate-button").click()
+        page.wait_for_function("document.querySelectorAll('#generate-gallery img').length >= 2", timeout=120_000)
+        open_tab(page, "Interpolate")
+        page.locator("#interpolate-use-all").click()
+        seeds = page.locator("#interpolate-seeds textarea, #interpolate-seeds input").first
+        page.wait_for_function("(el) => el.value === '5, 6'", arg=seeds.element_handle(), timeout=30_000)
+        assert MODEL in page.locator("#interpolate-model input").input_value()
