@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 # Hub licence ids for the data licences the studio's built-in sets carry; anything else is "other".
 _LICENSE_IDS = [("bsd-3", "bsd-3-clause"), ("cc-by-4.0", "cc-by-4.0"), ("cc0", "cc0-1.0"),
                 ("public domain", "cc0-1.0"), ("apache-2.0", "apache-2.0"), ("mit", "mit"), ("gpl-3", "gpl-3.0")]
+_LICENCE_WORDS = ("licen", "cc-", "cc0", "bsd", "mit", "gpl", "apache", "public domain")
 
 
 def license_id(data_license: str) -> str:
-    text = (data_license or "").lower()
-    return next((hub for key, hub in _LICENSE_IDS if key in text), "other")
+    """The Hub licence id for a data licence statement: one known licence gives its id; a mix of licences
+    (say CC-BY-2.0 photos with CC0 images) or an unknown one gives "other", never the most permissive."""
+    parts = re.split(r"[;,/+]| and ", (data_license or "").lower())
+    named = [p for p in parts if any(w in p for w in _LICENCE_WORDS)]
+    ids = {next((hub for key, hub in _LICENSE_IDS if key in p), "other") for p in named}
+    return ids.pop() if len(ids) == 1 else "other"
 
 
 def _yaml_list(items: list[str]) -> str:

@@ -213,3 +213,15 @@ def test_broken_folders_are_not_listed(registry):
     assert registry.list() == []
     os.makedirs(registry.models_dir / ".incoming" / "x", exist_ok=True)
     assert registry.list() == []
+
+
+@pytest.mark.parametrize("statement,hub_id", [
+    ("BSD-3-Clause (scikit-learn); UCI data", "bsd-3-clause"),
+    ("CC-BY-4.0", "cc-by-4.0"),
+    ("CC-BY-2.0, public domain / CC0", "other"),  # a mix never becomes its most permissive part
+    ("unknown (the user's own images)", "other"),
+])
+def test_model_cards_state_the_data_licence_honestly(statement, hub_id):
+    from studio.modelcard import license_id
+
+    assert license_id(statement) == hub_id
