@@ -99,7 +99,7 @@ def main() -> None:
                     print(quality[-1], flush=True)
                 result.image.save(args.out / f"style-{method}-{size}.png")
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    lines = [f"# Style transfer benchmark", "", f"Machine: {machine}. Content `{args.content}`, style `{args.style}`.",
+    lines = ["# Style transfer benchmark", "", f"Machine: {machine}. Content `{args.content}`, style `{args.style}`.",
              f"Command: `python benchmarks/style.py {' '.join(sys.argv[1:])}`", "",
              "## Seconds per image", "", "| method | size (px) | steps | seconds | feature network |", "|---|---|---|---|---|"]
     lines += [f"| {r['method']} | {r['size']} | {r['steps']} | {r['seconds']} | {r['network']} |" for r in rows]

@@ -200,7 +200,7 @@ def run(folder: Path, resume: bool = False) -> str:
                 save_png(grid(samples, nrow=8), d / "samples.png", {"model": spec["model_name"], "seeds": "0-63"})
 
         meta = {"config": config, "shapes": spec.get("shapes", {}), "recipe": recipe, "dataset": spec["dataset"],
-                "metrics": trainer.final_metrics() if hasattr(trainer, "final_metrics") else {},
+                "metrics": trainer.final_metrics(),
                 "training": {"steps": step, "seconds": round(elapsed, 1),
                              "machine": machine_description(),
                              "processes": accelerator.num_processes,

@@ -34,6 +34,14 @@ def test_every_tab_renders_and_the_vae_generates(app, artifacts):
         params = page.locator("#generate-info").inner_text()
         assert "digits-vae" in params and "temperature" in params
 
+        # Send a generated image to the Style tab as its content image.
+        images.nth(2).click()
+        open_tab(page, "Style")
+        page.locator("#style-from-generate").click()
+        page.wait_for_function("[...document.querySelectorAll('#style-content img')]"
+                               ".some(i => i.src.includes('digits-vae-seed7'))", timeout=60_000)
+        page.screenshot(path=str(artifacts / "style-from-generate.png"))
+
         open_tab(page, "Models")
         page.locator("#models-chooser input").click()
         page.get_by_role("option", name=re.compile(r"^digits-vae")).click()

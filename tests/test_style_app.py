@@ -1,7 +1,6 @@
 """The Style tab's endpoints through the real app: every method, blends, masks, colours, and bad input."""
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest

@@ -95,6 +95,11 @@ class Trainer:
         """The network that becomes the saved model (for example the EMA copy of a generator)."""
         raise NotImplementedError
 
+    def final_metrics(self) -> dict:
+        """Measurements to record in the model's studio.json and card when training ends (e.g. validation
+        loss); none by default."""
+        return {}
+
 
 class Family:
     """Base class of a model family. Subclasses set the class attributes and implement the methods."""

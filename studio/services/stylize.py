@@ -11,7 +11,6 @@ Every result is a PNG carrying its parameters (`studio.media.save_png`).
 from __future__ import annotations
 
 import hashlib
-import io
 import tempfile
 import time
 import warnings

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..features import StyleNetwork
-from .losses import blended_grams, content_loss, gram, style_loss, tv_loss
+from .losses import blended_grams, content_loss, style_loss, tv_loss
 
 COARSEST = 256  # the smallest scale of a coarse-to-fine run, px (longer side)
 

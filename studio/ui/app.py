@@ -24,7 +24,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Interpolate", id="interpolate", elem_id="tab-interpolate"):
                 interpolate_tab.build(demo, generate_gallery)
             with gr.Tab("Style", id="style", elem_id="tab-style"):
-                style_tab.build(demo)
+                style_tab.build(demo, generate_gallery)
             with gr.Tab("Write", id="write", elem_id="tab-write"):
                 write_tab.build(demo)
             with gr.Tab("Train", id="train", elem_id="tab-train"):

@@ -55,3 +55,8 @@ def model_choices(kind: str | None = None) -> list[tuple[str, str]]:
     """(label, name) pairs for a dropdown: the name with its family and where it comes from."""
     return [(f"{r.name}  ({r.family}, {'shipped' if r.shipped else 'yours'})", r.name)
             for r in default_registry().list(kind=kind)]
+
+
+def selected_value(evt: gr.SelectData):
+    """The value of the item a user clicked (for a gallery: {"image": {"path": ...}, "caption": ...})."""
+    return evt.value

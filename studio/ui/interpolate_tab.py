@@ -11,7 +11,7 @@ from ..media import read_png_parameters
 from ..registry import default_registry
 from ..services.directions import MAX_AMOUNT, latent_directions, move_along
 from ..services.interpolate import EASINGS, MAX_FPS, MAX_FRAMES, METHODS, RESAMPLING, interpolate
-from .common import COMPUTE, model_choices, user_errors
+from .common import COMPUTE, model_choices, selected_value, user_errors
 
 SLIDERS = 6            # direction sliders shown (the strongest directions)
 # Interpolation samples diffusion models with DDIM at eta 0, so only their step count is offered here.
@@ -174,10 +174,6 @@ def _add_selected(selected, seeds, current_model):
     return gr.update(), f"{text}, {seed}" if text else str(seed)
 
 
-def _remember_selection(evt: gr.SelectData):
-    return evt.value
-
-
 def _control(name: str):
     s = _setting(name)
     if s is None:
@@ -261,7 +257,7 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None) -> None:
 
     if generate_gallery is not None:
         selected = gr.State(None)
-        generate_gallery.select(_remember_selection, None, selected, api_visibility="private", queue=False)
+        generate_gallery.select(selected_value, None, selected, api_visibility="private", queue=False)
         use_all.click(_take_generated, [generate_gallery, model], [model, seeds], api_visibility="private",
                       queue=False)
         add_one.click(_add_selected, [selected, seeds, model], [model, seeds], api_visibility="private",

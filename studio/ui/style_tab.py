@@ -20,7 +20,7 @@ from ..services.style_train import start_style_training
 from ..services.stylize import (MAX_SIZE, MAX_STEPS, available_methods, default_method, feature_network_in_use,
                                 stylize)
 from ..style.examples import installed_images
-from .common import COMPUTE, user_errors
+from .common import COMPUTE, selected_value, user_errors
 
 EXAMPLES = [("chelsea", "mypaint-cork"), ("astronaut", "retina"), ("coffee", "hubble_deep_field"),
             ("china", "brick")]
@@ -170,7 +170,21 @@ def _network_note() -> str:
             f"Per-style networks: {', '.join(nets) or 'none yet (train one below)'}.")
 
 
-def build(demo: gr.Blocks) -> None:
+def _gallery_path(item) -> str | None:
+    """The file of a Generate gallery item, as gr.SelectData gives it."""
+    if isinstance(item, dict):
+        return (item.get("image") or {}).get("path")
+    return item[0] if isinstance(item, (list, tuple)) else item
+
+
+def _use_generated(selected):
+    path = _gallery_path(selected)
+    if not path:
+        raise gr.Error("click an image in the Generate tab's gallery first, then come back here")
+    return path
+
+
+def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None) -> None:
     examples = _example_files()
     first_content, first_style = examples[0]
     first_out, first_params = _first_result(first_content, first_style)
@@ -180,6 +194,12 @@ def build(demo: gr.Blocks) -> None:
         with gr.Column(scale=1, min_width=300):
             content = gr.Image(first_content, type="filepath", image_mode=None, label="Content image",
                                elem_id="style-content")
+            if generate_gallery is not None:
+                from_generate = gr.Button("Use the image selected in the Generate tab", size="sm",
+                                          elem_id="style-from-generate")
+                selected = gr.State(None)
+                generate_gallery.select(selected_value, None, selected, api_visibility="private", queue=False)
+                from_generate.click(_use_generated, selected, content, api_visibility="private", queue=False)
             style = gr.Image(first_style, type="filepath", image_mode=None, label="Style image",
                              elem_id="style-style")
             with gr.Accordion("More style images (blend)", open=False):
