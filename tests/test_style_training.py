@@ -85,3 +85,31 @@ def test_train_style_refuses_bad_requests(client, tmp_path, kwargs, message):
         kwargs = {**kwargs, "style": handle_file(str(path))}
     with pytest.raises(AppError, match=message):
         client.predict(**{"steps": 2, "image_size": 64, **kwargs}, api_name="/train_style")
+
+
+def test_per_style_networks_also_train_from_the_train_endpoint(client, photo, tmp_path):
+    style = tmp_path / "gravel.png"
+    installed_image("gravel").load().resize((96, 96)).save(style)
+    job, report, status = client.predict(family="style", name="train-tab-gravel", files=[handle_file(str(photo))],
+                                         style=handle_file(str(style)), image_size=64, steps=2, batch_size=1,
+                                         api_name="/train")
+    assert "content crops" in report and "gravel" in report
+    assert wait_for(client, job)["state"] == "completed"
+    assert client.predict(name="train-tab-gravel", api_name="/model_info")[0]["family"] == "style"
+    png, params = client.predict(content=handle_file(str(photo)), method="train-tab-gravel", size=64,
+                                 api_name="/stylize")
+    assert params["style_model"] == "train-tab-gravel" and Image.open(png).format == "PNG"
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"family": "style", "name": "no-style"}, "upload the style image"),
+    ({"family": "style", "name": "digits-style", "builtin": "digits", "style": "STYLE"}, "learn from photos"),
+    ({"family": "vae", "name": "vae-with-style", "builtin": "digits", "style": "STYLE"}, "only applies to family"),
+])
+def test_train_refuses_style_images_where_they_do_not_belong(client, tmp_path, kwargs, message):
+    style = tmp_path / "s.png"
+    installed_image("brick").load().resize((64, 64)).save(style)
+    if kwargs.get("style") == "STYLE":
+        kwargs = {**kwargs, "style": handle_file(str(style))}
+    with pytest.raises(AppError, match=message):
+        client.predict(api_name="/train", **{"image_size": 64, "steps": 2, **kwargs})

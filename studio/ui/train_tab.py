@@ -5,16 +5,21 @@ an app restart re-attaches to running jobs.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import pandas as pd
 
 from .. import jobs
 from ..families import FAMILIES
+from ..services.style_train import start_style_training
 from ..services.train import BACKGROUNDS, builtin_sets, start_image_training
 from . import train_text
 from .common import COMPUTE, user_errors
 
-IMAGE_FAMILIES = [(f.title, f.name) for f in FAMILIES.values() if f.kind == "image"]
+# Families trained on images through /train: image generators, and per-style networks (content images in
+# `files`, the style in `style`). Text families have /train_text; the AdaIN decoder is trained from the CLI.
+IMAGE_FAMILIES = [(f.title, f.name) for f in FAMILIES.values() if f.kind == "image" or f.name == "style"]
 NO_BUILTIN = "none (use my uploads)"
 
 
@@ -28,14 +33,32 @@ def _files(files) -> list[str]:
 def train(family: str, name: str, files: list[str] | None = None, builtin: str | None = None,
           image_size: int = 32, color: bool = False, steps: int | None = None, batch_size: int | None = None,
           learning_rate: float | None = None, seed: int = 0, fit: str = "crop", background: str = "white",
-          flip: bool = False, progress=gr.Progress()):
+          flip: bool = False, style: str | None = None, progress=gr.Progress()):
     """Start training a new image model in the background; returns the job id, a data report, and the status.
 
     Data: uploaded images (PNG, JPEG, WebP) and/or zips of them, or a built-in set (`builtin`, e.g. "digits").
     Empty steps, batch_size or learning_rate use the family's defaults.
+    family "style" trains a per-style network for the image `style`: `files` are its content images (empty:
+    the installed photos) and `image_size` its training size (64-256 px); the finished network is a
+    `method` of /stylize.
     """
     if builtin in (None, "", NO_BUILTIN):
         builtin = None
+    if family == "style":
+        if builtin:
+            raise gr.Error("per-style networks learn from photos: upload content images, or leave the data "
+                           "empty to use the installed photos")
+        if not style:
+            raise gr.Error("upload the style image the network should learn (parameter `style`)")
+        progress(0, desc="preparing content and style images")
+        result = start_style_training(
+            "style", name, style=style, content_files=_files(files) or None, image_size=int(image_size),
+            steps=None if steps is None else int(steps), batch_size=None if batch_size is None else int(batch_size),
+            learning_rate=None if learning_rate in (None, "") else float(learning_rate), seed=int(seed or 0))
+        report = f"{result['images']} content crops (two scales of each photo); style: {Path(style).name}"
+        return result["job"], report, result["status"]
+    if style:
+        raise gr.Error("a style image only applies to family 'style' (per-style networks)")
     progress(0, desc="preparing images")
     result = start_image_training(
         family or "vae", name, files=_files(files),
@@ -120,8 +143,11 @@ def build(demo: gr.Blocks) -> None:
                             file_types=["image", ".zip"], elem_id="train-files")
             builtin = gr.Dropdown([NO_BUILTIN, *builtin_sets()], value=NO_BUILTIN, label="Or a built-in data set",
                                   elem_id="train-builtin")
+            style_image = gr.Image(type="filepath", label="Style image (per-style networks: your uploads above "
+                                   "are the content photos; none: the installed photos)", visible=False,
+                                   elem_id="train-style-image")
             with gr.Row():
-                image_size = gr.Dropdown([16, 32, 64, 128], value=32, label="Image size (px)",
+                image_size = gr.Dropdown([16, 32, 64, 96, 128, 160, 192, 256], value=32, label="Image size (px)",
                                          elem_id="train-size")
                 color = gr.Checkbox(False, label="Colour (off: grey)", elem_id="train-color")
             with gr.Row():
@@ -151,8 +177,11 @@ def build(demo: gr.Blocks) -> None:
             status = gr.JSON(label="Status", elem_id="train-status")
     train_text.build(demo, job, report, status, _job_choices)  # text models: the same job view below
 
+    family.change(lambda f: (gr.update(visible=f == "style"), gr.update(value=128 if f == "style" else 32)),
+                  family, [style_image, image_size], api_visibility="private", queue=False)
     start.click(train, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
-                        fit, background, flip], [job, report, status], api_name="train", concurrency_id=COMPUTE
+                        fit, background, flip, style_image], [job, report, status], api_name="train",
+                concurrency_id=COMPUTE
                 ).success(lambda j: gr.update(choices=_job_choices(), value=j), job, job, api_visibility="private",
                           queue=False)
     watch = [status, plot, sample, summary]
