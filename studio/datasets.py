@@ -126,14 +126,18 @@ def to_model_image(im: Image.Image, size: int, channels: int, fit: str = "crop",
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
-def _zip_members(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
-    """Yield (name, bytes or None, reason) for each file in a zip, refusing bombs and oddities."""
+def zip_members(path: Path, suffixes: set[str], wrong_type: str, max_bytes: int = MAX_MEMBER_BYTES
+                ) -> Iterator[tuple[str, bytes | None, str]]:
+    """Yield (name, bytes or None, why skipped) for each file in a zip whose name ends in one of `suffixes`,
+    in name order, refusing bombs: too many members, more than MAX_ZIP_UNPACKED in all, or a member over
+    `max_bytes` (counted while reading, since a zip's stated sizes can lie). Operating-system clutter
+    (dot files, __MACOSX) is passed over silently; other file types are reported with `wrong_type`."""
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
         raise StudioError(f"{path.name} is not a valid zip archive") from None
     with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
+        infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
         if len(infos) > MAX_ZIP_MEMBERS:
             raise StudioError(f"{path.name} holds {len(infos)} files; the limit is {MAX_ZIP_MEMBERS}")
         total = 0
@@ -141,19 +145,19 @@ def _zip_members(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
             name = f"{path.name}/{info.filename}"
             base = Path(info.filename).name
             if base.startswith(".") or "__MACOSX" in info.filename:
-                continue  # operating-system clutter, not the user's files
-            if Path(base).suffix.lower() not in IMAGE_SUFFIXES:
-                yield name, None, "not an image file type (PNG, JPEG, WebP, BMP, GIF)"
                 continue
-            if info.file_size > MAX_MEMBER_BYTES:
-                yield name, None, f"larger than {MAX_MEMBER_BYTES >> 20} MB"
+            if Path(base).suffix.lower() not in suffixes:
+                yield name, None, wrong_type
+                continue
+            if info.file_size > max_bytes:
+                yield name, None, f"larger than {max_bytes >> 20} MB"
                 continue
             total += info.file_size
             if total > MAX_ZIP_UNPACKED:
                 raise StudioError(f"{path.name} unpacks to more than {MAX_ZIP_UNPACKED >> 30} GB; refused")
             with zf.open(info) as f:
-                data = f.read(MAX_MEMBER_BYTES + 1)  # stated sizes can lie; never read past the limit
-            if len(data) > MAX_MEMBER_BYTES:
+                data = f.read(max_bytes + 1)
+            if len(data) > max_bytes:
                 yield name, None, "unpacks to more than its stated size"
                 continue
             yield name, data, ""
@@ -172,7 +176,7 @@ def _walk_sources(paths: list[Path]) -> Iterator[tuple[str, bytes | Path | None,
                     else:
                         yield str(child.relative_to(path)), None, "not an image file type"
         elif path.suffix.lower() == ".zip":
-            yield from _zip_members(path)
+            yield from zip_members(path, IMAGE_SUFFIXES, "not an image file type (PNG, JPEG, WebP, BMP, GIF)")
         elif not path.is_file():
             yield path.name, None, "file not found"
         else:

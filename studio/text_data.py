@@ -14,11 +14,11 @@ Special token ids are fixed: `<|endoftext|>` is 0 (end of text, also used for pa
 from __future__ import annotations
 
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .datasets import zip_members
 from .errors import StudioError
 
 EOS, UNK = "<|endoftext|>", "<unk>"
@@ -26,7 +26,6 @@ EOS_ID, UNK_ID = 0, 1
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 MAX_FILE_BYTES = 64 << 20      # one text file (or zip member)
 MAX_CORPUS_CHARS = 200_000_000  # everything together
-MAX_ZIP_MEMBERS = 100_000
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 # The copyright file gives the University of California BSD licence with its advertising clause deleted.
 FORTUNES_LICENSE = ("BSD-3-Clause (fortune-mod, The Regents of the University of California; Debian packages "
@@ -82,31 +81,6 @@ def decode_text(data: bytes, name: str) -> str:
     return text
 
 
-def _zip_texts(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
-        raise StudioError(f"{path.name} is not a valid zip archive") from None
-    with zf:
-        infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
-        if len(infos) > MAX_ZIP_MEMBERS:
-            raise StudioError(f"{path.name} holds {len(infos)} files; the limit is {MAX_ZIP_MEMBERS}")
-        for info in infos:
-            name = f"{path.name}/{info.filename}"
-            base = Path(info.filename).name
-            if base.startswith(".") or "__MACOSX" in info.filename:
-                continue  # operating-system clutter, not the user's writing
-            if Path(base).suffix.lower() not in TEXT_SUFFIXES:
-                yield name, None, "not a .txt file"
-                continue
-            with zf.open(info) as f:
-                data = f.read(MAX_FILE_BYTES + 1)  # stated sizes can lie; never read past the limit
-            if len(data) > MAX_FILE_BYTES:
-                yield name, None, f"larger than {MAX_FILE_BYTES >> 20} MB"
-                continue
-            yield name, data, ""
-
-
 def _members(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
     """The text files inside a zip or a folder: (name, bytes or None, why skipped)."""
     if path.is_dir():
@@ -119,7 +93,7 @@ def _members(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
                 else:
                     yield str(child.relative_to(path)), child.read_bytes(), ""
     else:
-        yield from _zip_texts(path)
+        yield from zip_members(path, TEXT_SUFFIXES, "not a .txt file", MAX_FILE_BYTES)
 
 
 def texts_from_files(paths: list[str | Path]) -> TextCorpus:

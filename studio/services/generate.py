@@ -37,18 +37,24 @@ def resolve_seed(seed: int | None) -> int:
     return seed
 
 
+def load_image_model(model: str):
+    """The registry record and the loaded model (on the chosen device) of an image model, or a StudioError."""
+    registry = default_registry()
+    record = registry.get(model)
+    loaded = registry.load(model, pick_device())
+    if loaded.family.kind != "image":
+        raise StudioError(f"{model!r} is a {loaded.family.title} model, not an image model")
+    return record, loaded
+
+
 def sample_images(model: str, seeds: list[int], settings: dict) -> tuple[torch.Tensor, dict]:
     """Images (N, C, H, W) in [0, 1] for `seeds`, and the parameters that made them.
 
     `settings` holds the family's sampling settings by name; None means "the default". Settings of another
     family are refused with a message naming the ones this model takes.
     """
-    registry = default_registry()
-    record = registry.get(model)
-    loaded = registry.load(model, pick_device())
+    record, loaded = load_image_model(model)
     family = loaded.family
-    if family.kind != "image":
-        raise StudioError(f"{model!r} is a {family.title} model, not an image model")
     checked = family.check_settings(settings)
     images = family.sample(loaded, seeds, checked)
     params = {"model": record.name, "weights": loaded.weights_hash, "family": family.name, **checked,

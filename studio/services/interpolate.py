@@ -23,13 +23,11 @@ from PIL import Image
 
 from .. import __version__
 from ..datasets import open_image, to_model_image
-from ..devices import pick_device
 from ..encoding import encode_images
 from ..errors import StudioError
 from ..interpolate import EASINGS, METHODS, decode_in_batches, frame_count, keyframe_path, random_walk
 from ..media import grid, save_png, to_pil, zip_files
-from ..registry import default_registry
-from .generate import MAX_SEED
+from .generate import MAX_SEED, load_image_model
 
 MAX_KEYFRAMES = 16
 MAX_FRAMES = 240          # per segment
@@ -224,12 +222,8 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
             raise StudioError(f"that makes {total} frames; the limit is {MAX_TOTAL_FRAMES}: use fewer frames per "
                               f"segment or fewer keyframes")
 
-    registry = default_registry()
-    record = registry.get(model)
-    loaded = registry.load(model, pick_device())
+    record, loaded = load_image_model(model)
     family = loaded.family
-    if family.kind != "image":
-        raise StudioError(f"{model!r} is a {family.title} model, not an image model")
     if family.name == "diffusion":
         settings = _diffusion_settings(settings)
     checked = family.check_settings(settings)
