@@ -73,3 +73,36 @@ def test_only_max_jobs_run_at_once(home, monkeypatch):
                     os.kill(pid, 9)
                 except ProcessLookupError:
                     pass
+
+
+def test_closing_a_streamed_event_stops_its_work():
+    # What the Stop button does to style optimisation and GAN projection: Gradio closes the event's
+    # generator, and the work sees cancelled() and ends after its current step.
+    import threading
+    import time
+
+    from studio.ui.common import stream_work
+
+    finished = threading.Event()
+
+    def work(emit, cancelled):
+        step = 0
+        while not cancelled():
+            step += 1
+            emit("progress", step)
+            time.sleep(0.01)
+        finished.set()
+        return step
+
+    stream = stream_work(work)
+    seen = [next(stream) for _ in range(3)]
+    assert [kind for kind, _ in seen] == ["progress"] * 3
+    stream.close()
+    assert finished.wait(5), "the work kept running after its event was closed"
+
+    def fails(emit, cancelled):
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        list(stream_work(fails))
+    assert list(stream_work(lambda emit, cancelled: 42)) == [("done", 42)]

@@ -4,6 +4,9 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import queue
+import threading
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
@@ -60,3 +63,33 @@ def model_choices(kind: str | None = None) -> list[tuple[str, str]]:
 def selected_value(evt: gr.SelectData):
     """The value of the item a user clicked (for a gallery: {"image": {"path": ...}, "caption": ...})."""
     return evt.value
+
+
+def stream_work(work: Callable[[Callable[[str, Any], None], Callable[[], bool]], Any]) -> Iterator[tuple[str, Any]]:
+    """Run `work(emit, cancelled)` in a worker thread and yield what it emits, then ("done", its result).
+
+    Long events (style optimisation, GAN projection) run this way so that Stop really stops them: Gradio can
+    only abandon a plain function, which would compute on unseen, but it closes a generator, and closing
+    this one sets the flag `cancelled()` reads, so the work ends after its current step. `emit(kind, value)`
+    passes progress or previews out; an exception in the work is raised here.
+    """
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def target():
+        try:
+            events.put(("done", work(lambda kind, value: events.put((kind, value)), stop.is_set)))
+        except Exception as exc:  # handed to the consumer, which raises it in the event
+            events.put(("error", exc))
+
+    threading.Thread(target=target, daemon=True, name="studio-work").start()
+    try:
+        while True:
+            kind, value = events.get()
+            if kind == "error":
+                raise value
+            yield kind, value
+            if kind == "done":
+                return
+    finally:
+        stop.set()

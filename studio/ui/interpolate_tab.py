@@ -11,7 +11,7 @@ from ..media import read_png_parameters
 from ..registry import default_registry
 from ..services.directions import MAX_AMOUNT, latent_directions, move_along
 from ..services.interpolate import EASINGS, MAX_FPS, MAX_FRAMES, METHODS, RESAMPLING, interpolate
-from .common import COMPUTE, model_choices, selected_value, user_errors
+from .common import COMPUTE, model_choices, selected_value, stream_work, user_errors
 
 SLIDERS = 6            # direction sliders shown (the strongest directions)
 # Interpolation samples diffusion models with DDIM at eta 0, so only their step count is offered here.
@@ -117,11 +117,21 @@ def _interpolate_from_ui(model, seeds, images, frames, method, loop, fps, easing
     given = _given(model, values)
     if "steps" in given:
         given["steps"] = int(given["steps"])
-    result = interpolate(model, seeds=seeds, images=_files(images), frames=frames, method=method, easing=easing,
-                         loop=bool(loop), fps=fps, size=size, resample=resample, walk_frames=walk_frames,
-                         projection_steps=projection_steps,
-                         progress=lambda fraction, text: progress(fraction, desc=text), **given)
-    return _outputs(result)
+
+    def work(emit, cancelled):
+        return interpolate(model, seeds=seeds, images=_files(images), frames=frames, method=method, easing=easing,
+                           loop=bool(loop), fps=fps, size=size, resample=resample, walk_frames=walk_frames,
+                           projection_steps=projection_steps, cancelled=cancelled,
+                           progress=lambda fraction, text: emit("progress", (fraction, text)), **given)
+
+    # Stop closes this generator (at one of its yields), which stops a GAN projection or DDIM inversion
+    # after its current step.
+    for kind, value in stream_work(work):
+        if kind == "progress":
+            progress(value[0], desc=value[1])
+            yield (gr.skip(),) * 7
+        else:
+            yield _outputs(value)
 
 
 @user_errors

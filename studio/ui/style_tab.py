@@ -6,8 +6,6 @@ result so far); the public endpoints take plain files so that scripts get clear 
 from __future__ import annotations
 
 import tempfile
-import threading
-import queue as queue_module
 from pathlib import Path
 
 import gradio as gr
@@ -20,7 +18,7 @@ from ..services.style_train import start_style_training
 from ..services.stylize import (MAX_SIZE, MAX_STEPS, available_methods, default_method, feature_network_in_use,
                                 stylize)
 from ..style.examples import installed_images
-from .common import COMPUTE, selected_value, user_errors
+from .common import COMPUTE, selected_value, stream_work, user_errors
 
 EXAMPLES = [("chelsea", "mypaint-cork"), ("astronaut", "retina"), ("coffee", "hubble_deep_field"),
             ("china", "brick")]
@@ -81,37 +79,22 @@ def _stylize_live(content, style, extra_styles, weights, method, strength, size,
     if content is None:
         raise gr.Error("add a content image (or pick an example below)")
     mask = _path(mask_file) or _mask_from_editor(mask_editor)
-    events: queue_module.Queue = queue_module.Queue()
-    stop = threading.Event()
 
-    def work():
-        try:
-            result = stylize(content, style, method=method or None, styles=_paths(extra_styles),
-                             style_weights=weights or None, strength=strength, size=size, steps=steps,
-                             preserve_colors=preserve_colors, mask=mask, seed=seed,
-                             progress=lambda f, m: events.put(("progress", f"{f:.0%} · {m}")),
-                             preview=lambda im, step, total: events.put(("preview", im)), cancel=stop.is_set)
-            events.put(("done", result))
-        except Exception as exc:  # handed to the event loop below, which shows it
-            events.put(("error", exc))
+    def work(emit, cancelled):
+        return stylize(content, style, method=method or None, styles=_paths(extra_styles),
+                       style_weights=weights or None, strength=strength, size=size, steps=steps,
+                       preserve_colors=preserve_colors, mask=mask, seed=seed,
+                       progress=lambda f, m: emit("progress", f"{f:.0%} · {m}"),
+                       preview=lambda im, step, total: emit("preview", im), cancel=cancelled)
 
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = events.get()
-            if kind == "progress":
-                yield gr.skip(), gr.skip(), gr.skip(), value
-            elif kind == "preview":
-                yield value, gr.skip(), gr.skip(), gr.skip()
-            elif kind == "done":
-                note = " (stopped early)" if "stopped_at_step" in value.parameters else ""
-                yield str(value.path), str(value.path), value.parameters, f"done in {value.parameters['seconds']} s{note}"
-                return
-            else:
-                raise value
-    finally:
-        stop.set()  # Stop pressed or the page closed: the optimisation ends after its current step
+    for kind, value in stream_work(work):  # Stop (or leaving the page) ends the optimisation after its step
+        if kind == "progress":
+            yield gr.skip(), gr.skip(), gr.skip(), value
+        elif kind == "preview":
+            yield value, gr.skip(), gr.skip(), gr.skip()
+        else:
+            note = " (stopped early)" if "stopped_at_step" in value.parameters else ""
+            yield str(value.path), str(value.path), value.parameters, f"done in {value.parameters['seconds']} s{note}"
 
 
 @user_errors
