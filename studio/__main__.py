@@ -6,6 +6,7 @@
     python -m studio train --family vae --name my-vae --builtin digits --size 32 --steps 3000
     python -m studio train --family vae --name faces --images photos.zip more/*.png --color --detach
     python -m studio generate --model my-vae --count 16 --seed 7 --out out/ [--set temperature=0.8]
+    python -m studio write --prompt "The sea at night" [--model fortunes-char] [--max-new-tokens 200] [--seed 1]
     python -m studio jobs list | status JOB | cancel JOB | resume JOB
     python -m studio serve [--port 7860] [--host 127.0.0.1]
 
@@ -102,6 +103,20 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_write(args) -> int:
+    from .services.write import write
+
+    shown = 0
+    for text in write(args.prompt, model=args.model, max_new_tokens=args.max_new_tokens,
+                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                      stop=args.stop):
+        sys.stdout.write(text[shown:])  # stream the new characters as they come
+        sys.stdout.flush()
+        shown = len(text)
+    sys.stdout.write("\n")
+    return 0
+
+
 def cmd_jobs(args) -> int:
     from . import jobs
 
@@ -176,6 +191,16 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default=".")
     g.add_argument("--set", action="append", metavar="KEY=VALUE", help="a sampling setting, e.g. temperature=0.8")
 
+    w = sub.add_parser("write", help="write text with a text model, streamed")
+    w.add_argument("--prompt", required=True)
+    w.add_argument("--model", help="a text model (default: the shipped one)")
+    w.add_argument("--max-new-tokens", type=int, default=200)
+    w.add_argument("--temperature", type=float)
+    w.add_argument("--top-k", type=int)
+    w.add_argument("--top-p", type=float)
+    w.add_argument("--seed", type=int, default=-1)
+    w.add_argument("--stop", help="stop strings, comma-separated")
+
     j = sub.add_parser("jobs", help="training jobs")
     jsub = j.add_subparsers(dest="action", required=True)
     jsub.add_parser("list")
@@ -198,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args, argv)
         if args.command == "generate":
             return cmd_generate(args)
+        if args.command == "write":
+            return cmd_write(args)
         if args.command == "jobs":
             return cmd_jobs(args)
         return cmd_serve(args)

@@ -28,8 +28,18 @@ def studio_cli(*args: str, home: Path | None = None, timeout: int = 300) -> subp
 def test_help_lists_the_main_commands():
     out = studio_cli("--help")
     assert out.returncode == 0
-    for word in ("models", "train", "generate", "jobs", "serve"):
+    for word in ("models", "train", "generate", "write", "jobs", "serve"):
         assert word in out.stdout
+
+
+def test_write_streams_text_from_the_shipped_model():
+    first = studio_cli("write", "--prompt", "The sea", "--max-new-tokens", "40", "--seed", "3")
+    again = studio_cli("write", "--prompt", "The sea", "--max-new-tokens", "40", "--seed", "3")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("The sea") and len(first.stdout.strip()) > len("The sea")
+    assert first.stdout == again.stdout  # same seed and settings, same text
+    bad = studio_cli("write", "--prompt", "x", "--max-new-tokens", "0")
+    assert bad.returncode == 2 and "max_new_tokens" in bad.stderr
 
 
 def test_train_generate_and_list_from_the_command_line(tmp_path):
