@@ -59,6 +59,18 @@ def test_interpolate_two_seeds_gives_frames_gif_mp4(client, vae):
     assert Image.open(sheet).width > Image.open(sheet).height and pairs == []
 
 
+@pytest.mark.parametrize("model,settings", [("digits-gan", {"truncation": 0.8}),
+                                            ("digits-diffusion", {"sampler": "ddim", "steps": 10})])
+def test_the_frame_at_a_seed_is_generates_image_for_gan_and_diffusion(client, model, settings):
+    frames, *_, params = client.predict(model=model, seeds="5, 8", frames=2, size=32, api_name="/interpolate",
+                                        **settings)
+    assert len(frames) == 3
+    for index, seed in ((0, 5), (2, 8)):
+        gallery, *_ = client.predict(model=model, count=1, seed=seed, api_name="/generate", **settings)
+        assert np.array_equal(grey(frames[index]["image"]), grey(gallery[0]["image"])), (model, seed)
+    assert not np.array_equal(grey(frames[1]["image"]), grey(frames[0]["image"]))
+
+
 def test_interpolate_own_images_shows_reconstructions(client, vae, tmp_path):
     # Unequal sizes and colour (with alpha) for a grey 16 px model: converted and resized, with a note.
     (tmp_path / "a.png").write_bytes(png_bytes((40, 24), "RGBA", seed=1))
