@@ -15,13 +15,12 @@ import torch
 
 from .. import __version__
 from ..config import settings as studio_settings
-from ..devices import pick_device
 from ..directions import directions_for, move
 from ..encoding import encode_images
 from ..errors import StudioError
 from ..media import save_png, to_pil
-from ..registry import default_registry
 from .generate import MAX_SEED
+from .generate import load_image_model
 from .interpolate import RESAMPLING, load_keyframe_images, output_size
 
 MAX_AMOUNT = 5.0   # prior standard deviations; beyond this images leave what the model has learned
@@ -30,18 +29,9 @@ _encoded_lock = threading.Lock()
 _ENCODED_KEEP = 16
 
 
-def _image_model(model: str):
-    registry = default_registry()
-    record = registry.get(model)
-    loaded = registry.load(model, pick_device())
-    if loaded.family.kind != "image":
-        raise StudioError(f"{model!r} is a {loaded.family.title} model, not an image model")
-    return record, loaded
-
-
 def latent_directions(model: str, progress=None) -> dict:
     """How many directions the model has and how much of the image variance each explains (0-1)."""
-    record, loaded = _image_model(model)
+    record, loaded = load_image_model(model)
     found = directions_for(loaded, studio_settings().home, progress=progress)
     return {"model": record.name, "directions": int(found.vectors.shape[0]),
             "explained": [round(float(e), 4) for e in found.explained], "samples": found.samples}
@@ -74,7 +64,7 @@ def move_along(model: str, amounts: list[float], seed: int | None = 0, image: st
                out_dir: Path | None = None, **settings) -> tuple[Path, dict]:
     """The image of `seed` (or of `image`, encoded) moved by amounts[i] along direction i; a PNG and its
     parameters. Amounts are in latent standard deviations, each within +-5; missing ones count as 0."""
-    record, loaded = _image_model(model)
+    record, loaded = load_image_model(model)
     family = loaded.family
     checked = family.check_settings(settings)
     amounts = [0.0 if a is None else float(a) for a in (amounts or [])]
