@@ -289,8 +289,9 @@ class TextFamily(Family):
     )
 
     def default_recipe(self) -> dict:
-        # The shipped recipe; see benchmarks/text.py for how it compares with nanoGPT's CPU configuration.
-        return {"steps": 800, "batch_size": 16, "context": 128, "learning_rate": 3e-3, "warmup_steps": 50,
+        # The shipped recipe: nanoGPT's CPU model with a 4x higher peak learning rate and a shorter
+        # schedule, which reaches nanoGPT's loss in about half the time on a 2-core CPU (benchmarks/text.py).
+        return {"steps": 1050, "batch_size": 16, "context": 64, "learning_rate": 4e-3, "warmup_steps": 50,
                 "weight_decay": 0.1, "beta2": 0.99, "eval_every": 100, "eval_windows": 200, "seed": 0,
                 "size": "small", "tokenizer": "char", "vocab_size": 2048, "val_fraction": 0.1, "dropout": 0.0}
 
