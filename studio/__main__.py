@@ -5,6 +5,8 @@
     python -m studio models rename NAME NEW_NAME | delete NAME
     python -m studio train --family vae --name my-vae --builtin digits --size 32 --steps 3000
     python -m studio train --family vae --name faces --images photos.zip more/*.png --color --detach
+    python -m studio train --family text --name my-poems --text poems.txt [--model-size small --context 128]
+    python -m studio train --family lora --name my-voice --text poems.txt --base-model SmolLM2-135M-Instruct
     python -m studio generate --model my-vae --count 16 --seed 7 --out out/ [--set temperature=0.8]
     python -m studio write --prompt "The sea at night" [--model fortunes-char] [--max-new-tokens 200] [--seed 1]
     python -m studio jobs list | status JOB | cancel JOB | resume JOB
@@ -68,6 +70,32 @@ def cmd_models(args) -> int:
     return 0
 
 
+TEXT_ONLY = ("text", "model_size", "tokenizer", "context", "vocab_size", "base_model", "rank", "alpha")
+
+
+def _start_text(args, command: str) -> dict:
+    """A text job: a GPT-2 from scratch (family text) or a LoRA adapter on a base model (family lora)."""
+    from .services.train_text import start_lora_training, start_text_training
+
+    if args.images:
+        raise StudioError("text models learn from text: give --text FILES (.txt or zips), --builtin or --folder")
+    if args.config:
+        raise StudioError("--config is for image families; text models take --model-size and --context")
+    common = dict(files=args.text, builtin=args.builtin, folder=args.folder, steps=args.steps,
+                  batch_size=args.batch_size, context=args.context, learning_rate=args.lr, seed=args.seed,
+                  recipe=_pairs(args.set), command=command, start=args.detach, models_dir=args.models_dir)
+    if args.family == "lora":
+        if args.model_size or args.tokenizer or args.vocab_size:
+            raise StudioError("--model-size, --tokenizer and --vocab-size are for --family text; a LoRA adapter "
+                              "keeps its base model's size and tokenizer")
+        return start_lora_training(args.name, args.base_model or "SmolLM2-135M-Instruct", r=args.rank,
+                                   alpha=args.alpha, **common)
+    if args.base_model or args.rank or args.alpha:
+        raise StudioError("--base-model, --rank and --alpha are for --family lora")
+    return start_text_training(args.name, size=args.model_size, tokenizer=args.tokenizer,
+                               vocab_size=args.vocab_size, **common)
+
+
 def cmd_train(args, argv: list[str]) -> int:
     from . import jobs
     from .services.train import start_image_training
@@ -75,11 +103,18 @@ def cmd_train(args, argv: list[str]) -> int:
 
     # The command that reproduces this run, as the model card will show it (how it was run is not part of it).
     command = shlex.join(["python", "-m", "studio", *[a for a in argv if a not in ("--detach", "--prepare-only")]])
-    result = start_image_training(
-        args.family, args.name, files=args.images, builtin=args.builtin, folder=args.folder, image_size=args.size,
-        color=args.color, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
-        fit=args.fit, background=args.background, flip=args.flip, recipe=_pairs(args.set),
-        config=_pairs(args.config), command=command, start=args.detach, models_dir=args.models_dir)
+    if args.family in ("text", "lora"):
+        result = _start_text(args, command)
+    else:
+        given = [f"--{k.replace('_', '-')}" for k in TEXT_ONLY if getattr(args, k)]
+        if given:
+            raise StudioError(f"{', '.join(given)} only apply to --family text or lora")
+        result = start_image_training(
+            args.family, args.name, files=args.images, builtin=args.builtin, folder=args.folder,
+            image_size=args.size, color=args.color, steps=args.steps, batch_size=args.batch_size,
+            learning_rate=args.lr, seed=args.seed, fit=args.fit, background=args.background, flip=args.flip,
+            recipe=_pairs(args.set), config=_pairs(args.config), command=command, start=args.detach,
+            models_dir=args.models_dir)
     print(result["report"], file=sys.stderr)
     folder = jobs.job_dir(result["job"])
     if args.detach:
@@ -165,8 +200,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--family", default="vae")
     t.add_argument("--name", required=True)
     src = t.add_mutually_exclusive_group(required=True)
-    src.add_argument("--builtin", help="a built-in data set, e.g. digits")
+    src.add_argument("--builtin", help="a built-in data set, e.g. digits; for text, a corpus, e.g. fortunes")
     src.add_argument("--images", nargs="+", help="image files, zips or folders")
+    src.add_argument("--text", nargs="+", help="text families: .txt files or zips of them")
     src.add_argument("--folder", help="a folder under STUDIO_DATA_ROOTS")
     t.add_argument("--size", type=int, default=32, help="image size in px")
     t.add_argument("--color", action="store_true", help="colour (default: grey)")
@@ -180,6 +216,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe value")
     t.add_argument("--config", action="append", metavar="KEY=VALUE", help="override an architecture value")
     t.add_argument("--models-dir", type=Path, help="save the model here instead of $STUDIO_HOME/models")
+    tt = t.add_argument_group("text families (--family text or lora)")
+    tt.add_argument("--model-size", choices=["tiny", "small", "medium", "large"], help="GPT-2 size (text)")
+    tt.add_argument("--tokenizer", choices=["char", "bpe"], help="text: characters or a BPE trained on the corpus")
+    tt.add_argument("--vocab-size", type=int, help="text with --tokenizer bpe: the vocabulary size")
+    tt.add_argument("--context", type=int, help="tokens the model reads at once")
+    tt.add_argument("--base-model", help="lora: a text model's name, SmolLM2-135M-Instruct, a folder or a Hub id")
+    tt.add_argument("--rank", type=int, help="lora: the adapter's rank r")
+    tt.add_argument("--alpha", type=int, help="lora: the adapter's scaling alpha")
     mode = t.add_mutually_exclusive_group()
     mode.add_argument("--detach", action="store_true", help="run in the background and print the job id")
     mode.add_argument("--prepare-only", action="store_true", help="only write the job folder and print it")

@@ -174,7 +174,8 @@ def test_train_on_the_builtin_digits_in_colour(client):
     ({"name": "../../etc", "builtin": "digits"}, "not allowed"),
     ({"name": SHIPPED_VAE, "builtin": "digits"}, "already exists"),
     ({"name": "ok-name"}, "give exactly one data source"),
-    ({"name": "ok-name", "builtin": "imagenet"}, "not in the list of choices"),
+    ({"name": "ok-name", "builtin": "imagenet"}, "unknown built-in data set 'imagenet'; choose one of digits"),
+    ({"name": "ok-name", "builtin": "digits", "family": "transformer"}, "unknown model family 'transformer'"),
     ({"name": "ok-name", "builtin": "digits", "image_size": 128}, "image sizes 16, 32, 64"),
     ({"name": "ok-name", "builtin": "digits", "steps": 0}, "steps must be between"),
     ({"name": "ok-name", "builtin": "digits", "batch_size": 0}, "batch_size must be between"),
@@ -182,7 +183,7 @@ def test_train_on_the_builtin_digits_in_colour(client):
 ])
 def test_train_refuses_bad_requests_clearly(client, kwargs, message):
     with pytest.raises(AppError, match=message):
-        client.predict(family="vae", api_name="/train", **{"steps": 10, **kwargs})
+        client.predict(api_name="/train", **{"family": "vae", "steps": 10, **kwargs})
 
 
 def test_train_refuses_uploads_without_images(client, tmp_path):

@@ -70,6 +70,35 @@ def test_train_generate_and_list_from_the_command_line(tmp_path):
     assert bad.returncode == 2 and "no model named" in bad.stderr
 
 
+def test_text_and_lora_training_from_the_command_line(tmp_path):
+    from tests.text_helpers import write_corpus
+
+    home = tmp_path / "home"
+    files = [str(p) for p in write_corpus(tmp_path / "poems", copies=2)]
+    tiny = ["--steps", "3", "--batch-size", "2", "--context", "16", "--set", "eval_every=2", "--set",
+            "eval_windows=4", "--set", "warmup_steps=1"]
+    out = studio_cli("train", "--family", "text", "--name", "cli-poems", "--text", *files, "--model-size", "tiny",
+                     *tiny, home=home)
+    assert out.returncode == 0, out.stderr
+    assert "2 file(s)" in out.stderr and "saved as model 'cli-poems'" in out.stderr
+    meta = json.loads((home / "models" / "cli-poems" / "studio.json").read_text())
+    assert meta["family"] == "text" and meta["config"]["n_layer"] == 2 and meta["recipe"]["context"] == 16
+    assert meta["training"]["command"].startswith("python -m studio train --family text --name cli-poems --text")
+    lora = studio_cli("train", "--family", "lora", "--name", "cli-lora", "--base-model", "cli-poems", "--text",
+                      *files, "--rank", "4", *tiny, home=home)
+    assert lora.returncode == 0, lora.stderr
+    adapter = json.loads((home / "models" / "cli-lora" / "studio.json").read_text())
+    assert adapter["family"] == "lora" and adapter["config"]["base_model"] == "cli-poems"
+    assert adapter["config"]["r"] == 4
+    wrote = studio_cli("write", "--model", "cli-lora", "--prompt", "Tyger", "--max-new-tokens", "5", home=home)
+    assert wrote.returncode == 0 and wrote.stdout.startswith("Tyger")
+    for bad, message in ((["--family", "vae", "--text", *files], "only apply to --family text or lora"),
+                         (["--family", "text", "--images", *files], "text models learn from text"),
+                         (["--family", "lora", "--text", *files, "--model-size", "tiny"], "keeps its base model")):
+        refused = studio_cli("train", "--name", "refused", *bad, home=home)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+
+
 def test_recipe_overrides_reach_the_job(tmp_path):
     home = tmp_path / "home"
     out = studio_cli("train", "--name", "set-vae", "--builtin", "digits", "--size", "16", "--steps", "5",

@@ -100,3 +100,42 @@ def test_lora_whose_base_is_missing(client, tiny):
     with pytest.raises(AppError, match="base model 'gone-base' is not available"):
         client.predict(name="orphan", files=None, builtin="fortunes-poems", method="fine-tune with LoRA",
                        base_model="gone-base", api_name="/train_text")
+
+
+def test_train_takes_the_text_families_too(client, tiny):
+    with pytest.raises(AppError, match="base model 'gone-base' is not available"):
+        client.predict(family="lora", name="orphan-2", builtin="fortunes-poems", base_model="gone-base",
+                       api_name="/train")
+    with pytest.raises(AppError, match="only applies to family 'lora'"):
+        client.predict(family="vae", name="vae-with-base", builtin="digits", base_model=tiny, api_name="/train")
+    job, report, status = client.predict(family="text", name="app-train-text", builtin="fortunes-poems", steps=2,
+                                         batch_size=2, api_name="/train")
+    assert "286,579 characters" in report and status["job"] == job  # songs-poems + literature
+    end = time.monotonic() + 600
+    while time.monotonic() < end and status["state"] not in ("completed", "failed", "cancelled"):
+        time.sleep(1)
+        status = client.predict(job=job, api_name="/job_status")[0]
+    assert status["state"] == "completed", status
+    assert default_registry().get("app-train-text").family == "text"
+
+
+def test_merge_lora_endpoint(client, tiny, tmp_path):
+    from studio import jobs
+    from studio.services.train_text import start_lora_training
+    from studio.train import run
+
+    files = write_corpus(tmp_path / "poems", copies=1)
+    result = start_lora_training("app-lora", tiny, files=files, steps=2, batch_size=2, context=16,
+                                 recipe={"eval_every": 1, "eval_windows": 2, "warmup_steps": 1}, start=False)
+    assert run(jobs.job_dir(result["job"])) == "completed"
+    with pytest.raises(AppError, match="not a LoRA adapter"):
+        client.predict(name=tiny, new_name="tiny-merged", api_name="/merge_lora")
+    with pytest.raises(AppError, match="give the merged model a name"):
+        client.predict(name="app-lora", new_name=" ", api_name="/merge_lora")
+    with pytest.raises(AppError, match="already"):
+        client.predict(name="app-lora", new_name=tiny, api_name="/merge_lora")
+    record = client.predict(name="app-lora", new_name="app-lora-merged", api_name="/merge_lora")
+    assert record["family"] == "text" and record["name"] == "app-lora-merged"
+    settings = dict(prompt="Tyger", max_new_tokens=12, seed=1, temperature=0, api_name="/write")
+    assert client.predict(model="app-lora-merged", **settings) == client.predict(model="app-lora", **settings)
+    assert default_registry().get("app-lora").family == "lora"  # the adapter is kept

@@ -36,3 +36,33 @@ def test_write_streams_and_stop_stops(app, artifacts):
         page.wait_for_function("document.querySelector('#write-info').innerText.replace(/\\s/g, '')"
                                ".includes('\"done\":true')", timeout=120_000)
         assert output.input_value().startswith("A poem about the sea")
+
+
+def test_merge_a_lora_adapter_from_the_models_tab(app, artifacts, tmp_path):
+    import re
+
+    from studio import jobs
+    from studio.registry import default_registry
+    from studio.services.train_text import start_lora_training
+    from studio.train import run
+    from tests.text_helpers import save_tiny_text_model, write_corpus
+
+    save_tiny_text_model("browser-lora-base")
+    result = start_lora_training("browser-lora", "browser-lora-base", files=write_corpus(tmp_path / "poems", 1),
+                                 steps=2, batch_size=2, context=16,
+                                 recipe={"eval_every": 1, "eval_windows": 2, "warmup_steps": 1}, start=False)
+    assert run(jobs.job_dir(result["job"])) == "completed"
+    with browser_page(app.local_url) as page:
+        open_tab(page, "Models")
+        page.get_by_role("button", name="Refresh").click()
+        page.locator("#models-chooser input").click()
+        page.get_by_role("option", name=re.compile(r"^browser-lora +\(lora")).click()
+        page.wait_for_function("document.querySelector('#models-card').innerText.includes('browser-lora')",
+                               timeout=60_000)
+        page.get_by_text("Merge a LoRA adapter into its base model").click()
+        page.locator("#models-merge-name input, #models-merge-name textarea").first.fill("browser-merged")
+        page.locator("#models-merge").click()
+        page.wait_for_function("document.querySelector('#models-message').innerText.includes('browser-merged')",
+                               timeout=120_000)
+        page.screenshot(path=str(artifacts / "models-merged-lora.png"), full_page=True)
+    assert default_registry().get("browser-merged").family == "text"

@@ -126,7 +126,8 @@ def start_lora_training(name: str, base_model: str, *, files: list[str | Path] |
                         builtin: str | None = None, folder: str | None = None, steps: int | None = None,
                         batch_size: int | None = None, context: int | None = None,
                         learning_rate: float | None = None, r: int | None = None, alpha: int | None = None,
-                        seed: int = 0, recipe: dict | None = None, command: str = "", start: bool = True) -> dict:
+                        seed: int = 0, recipe: dict | None = None, command: str = "", start: bool = True,
+                        models_dir: str | Path | None = None) -> dict:
     """Fine-tune `base_model` (a studio text model, "SmolLM2-135M-Instruct", a local folder or a Hub id) with
     a LoRA adapter on the corpus; the adapter is saved as a "lora" model pointing at its base."""
     from ..families.lora import load_base_tokenizer
@@ -164,7 +165,8 @@ def start_lora_training(name: str, base_model: str, *, files: list[str | Path] |
 
     job_id = jobs.create_job("lora", name, config, full, dataset, write_data,
                              extra={"shapes": {"base_model": str(base_model), "context": int(full["context"])},
-                                    "command": command})
+                                    "command": command,
+                                    **({"models_dir": str(Path(models_dir).resolve())} if models_dir else {})})
     status = jobs.start(job_id) if start else jobs.status(job_id)
     return {"job": job_id, "report": corpus.report(), "status": status, "tokens": int(train_ids.numel())}
 
@@ -178,7 +180,7 @@ def merge_lora(name: str, new_name: str) -> dict:
     record = registry.get(name)
     if record.family != "lora":
         raise StudioError(f"{name!r} is not a LoRA adapter")
-    check_name(new_name)
+    _check_unique(new_name)  # before the (slow) load
     loaded = get_family("lora").load(record.path, record.meta, pick_device())  # a fresh copy: merging changes it
     merged = loaded.module.merge_and_unload()
     meta = {"config": {"merged_from": name, "base_model": record.meta["config"]["base_model"]},

@@ -1,5 +1,5 @@
-"""Models tab and the `/models`, `/model_info`, `/model_rename`, `/model_delete`, `/model_export` and
-`/model_import` endpoints."""
+"""Models tab and the `/models`, `/model_info`, `/model_rename`, `/model_delete`, `/model_export`,
+`/model_import` and `/merge_lora` endpoints."""
 from __future__ import annotations
 
 import tempfile
@@ -7,6 +7,7 @@ import tempfile
 import gradio as gr
 
 from ..registry import default_registry
+from ..services.train_text import merge_lora as merge_lora_service
 from .common import COMPUTE, model_choices, user_errors
 
 
@@ -60,6 +61,15 @@ def model_import(file: str, name: str | None = None) -> dict:
     return default_registry().import_zip(file, (name or None)).summary()
 
 
+@user_errors
+def merge_lora(name: str, new_name: str) -> dict:
+    """Fold a LoRA adapter into its base model's weights, saved as a new standalone text model `new_name`
+    (it no longer needs the base model, and writes a little faster). The adapter itself is kept."""
+    if not new_name or not new_name.strip():
+        raise gr.Error("give the merged model a name")
+    return merge_lora_service(name, new_name.strip())
+
+
 def _refresh(current=None):
     choices = model_choices()
     names = {n for _, n in choices}
@@ -82,6 +92,11 @@ def build(demo: gr.Blocks) -> None:
                 gr.Markdown("Deleting removes the model folder for good. Shipped models cannot be deleted.")
                 confirm = gr.Checkbox(False, label="Yes, delete this model", elem_id="models-delete-confirm")
                 delete = gr.Button("Delete", variant="stop", elem_id="models-delete")
+            with gr.Accordion("Merge a LoRA adapter into its base model", open=False):
+                gr.Markdown("For a LoRA adapter: saves base + adapter as one standalone text model. "
+                            "The adapter stays as it is.")
+                merged_name = gr.Textbox(label="Name of the merged model", elem_id="models-merge-name")
+                merge = gr.Button("Merge", elem_id="models-merge")
             with gr.Accordion("Export and import", open=True):
                 export = gr.Button("Export as zip", elem_id="models-export")
                 exported = gr.File(label="Exported zip", elem_id="models-exported")
@@ -112,7 +127,13 @@ def build(demo: gr.Blocks) -> None:
         record = model_import(file, name)
         return _refresh(record["name"]), f"imported {record['name']} ({record['family']})"
 
+    def _merge(name, new):
+        record = merge_lora(name, new)
+        return _refresh(record["name"]), f"merged {name} into the new text model {record['name']}"
+
     rename.click(_rename, [chooser, new_name], [chooser, message], api_visibility="private")
+    merge.click(_merge, [chooser, merged_name], [chooser, message], api_visibility="private",
+                api_name="_merge_ui", concurrency_id=COMPUTE)
     delete.click(_delete, [chooser, confirm], [chooser, message, confirm], api_visibility="private")
     export.click(model_export, chooser, exported, api_visibility="private", api_name="_export_ui",
                  concurrency_id=COMPUTE)
@@ -129,13 +150,14 @@ def build(demo: gr.Blocks) -> None:
         a_json = gr.JSON()
         a_text = gr.Textbox()
         a_zip = gr.File()
-        buttons = [gr.Button(n) for n in ("models", "info", "rename", "delete", "export", "import")]
+        buttons = [gr.Button(n) for n in ("models", "info", "rename", "delete", "export", "import", "merge")]
     buttons[0].click(models, a_family, a_json, api_name="models", concurrency_limit=None)
     buttons[1].click(model_info, a_name, [info, card, samples], api_name="model_info", concurrency_limit=None)
     buttons[2].click(model_rename, [a_name, a_new], a_json, api_name="model_rename", concurrency_limit=None)
     buttons[3].click(model_delete, a_name, a_text, api_name="model_delete", concurrency_limit=None)
     buttons[4].click(model_export, a_name, a_zip, api_name="model_export", concurrency_id=COMPUTE)
     buttons[5].click(model_import, [a_file, a_import_name], a_json, api_name="model_import", concurrency_id=COMPUTE)
+    buttons[6].click(merge_lora, [a_name, a_new], a_json, api_name="merge_lora", concurrency_id=COMPUTE)
 
     def on_load(current):
         chosen = _refresh(current)

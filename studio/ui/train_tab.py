@@ -12,13 +12,15 @@ import pandas as pd
 
 from .. import jobs
 from ..families import FAMILIES
+from ..families.pretrained import SMOLLM2
 from ..services.style_train import start_style_training
 from ..services.train import BACKGROUNDS, builtin_sets, start_image_training
 from . import train_text
 from .common import COMPUTE, user_errors
 
-# Families trained on images through /train: image generators, and per-style networks (content images in
-# `files`, the style in `style`). Text families have /train_text; the AdaIN decoder is trained from the CLI.
+# Families the image form trains: image generators, and per-style networks (content images in `files`, the
+# style in `style`). Text models have their own form below it (ui/train_text.py); the public /train takes
+# every family, text ones included. The AdaIN decoder is trained from the CLI.
 IMAGE_FAMILIES = [(f.title, f.name) for f in FAMILIES.values() if f.kind == "image" or f.name == "style"]
 NO_BUILTIN = "none (use my uploads)"
 
@@ -33,17 +35,29 @@ def _files(files) -> list[str]:
 def train(family: str, name: str, files: list[str] | None = None, builtin: str | None = None,
           image_size: int = 32, color: bool = False, steps: int | None = None, batch_size: int | None = None,
           learning_rate: float | None = None, seed: int = 0, fit: str = "crop", background: str = "white",
-          flip: bool = False, style: str | None = None, progress=gr.Progress()):
-    """Start training a new image model in the background; returns the job id, a data report, and the status.
+          flip: bool = False, style: str | None = None, base_model: str | None = None,
+          progress=gr.Progress()):
+    """Start training a new model in the background; returns the job id, a data report, and the status.
 
     Data: uploaded images (PNG, JPEG, WebP) and/or zips of them, or a built-in set (`builtin`, e.g. "digits").
     Empty steps, batch_size or learning_rate use the family's defaults.
     family "style" trains a per-style network for the image `style`: `files` are its content images (empty:
     the installed photos) and `image_size` its training size (64-256 px); the finished network is a
     `method` of /stylize.
+    family "text" trains a small GPT-2 from scratch on .txt files or zips of them (or `builtin` "fortunes",
+    "fortunes-poems"); "lora" fine-tunes `base_model` (default SmolLM2-135M-Instruct) with a LoRA adapter.
+    /train_text takes the text-only settings (model size, tokenizer, context).
     """
     if builtin in (None, "", NO_BUILTIN):
         builtin = None
+    if family in ("text", "lora"):
+        if style:
+            raise gr.Error("a style image only applies to family 'style' (per-style networks)")
+        return train_text.train_text(name, files, builtin, method="lora" if family == "lora" else "scratch",
+                                     base_model=base_model or SMOLLM2, steps=steps, batch_size=batch_size,
+                                     learning_rate=learning_rate, seed=seed)
+    if base_model:
+        raise gr.Error("a base model only applies to family 'lora' (fine-tuning a text model)")
     if family == "style":
         if builtin:
             raise gr.Error("per-style networks learn from photos: upload content images, or leave the data "
@@ -180,8 +194,8 @@ def build(demo: gr.Blocks) -> None:
     family.change(lambda f: (gr.update(visible=f == "style"), gr.update(value=128 if f == "style" else 32)),
                   family, [style_image, image_size], api_visibility="private", queue=False)
     start.click(train, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
-                        fit, background, flip, style_image], [job, report, status], api_name="train",
-                concurrency_id=COMPUTE
+                        fit, background, flip, style_image], [job, report, status], api_name="_train_ui",
+                api_visibility="private", concurrency_id=COMPUTE
                 ).success(lambda j: gr.update(choices=_job_choices(), value=j), job, job, api_visibility="private",
                           queue=False)
     watch = [status, plot, sample, summary]
@@ -191,12 +205,23 @@ def build(demo: gr.Blocks) -> None:
     resume.click(job_resume, job, status, api_name="job_resume", concurrency_limit=None)
     refresh.click(lambda: gr.update(choices=_job_choices()), None, job, api_visibility="private", queue=False)
 
-    # Public read-only endpoints for scripts; their trigger is hidden.
+    # Public endpoints for scripts; their triggers are hidden. /train reads plain inputs rather than the form's
+    # dropdowns, so it takes every family (text ones too) and any image size the family allows.
     with gr.Row(visible=False):
         api_job = gr.Textbox(label="job")
         api_status = gr.Button("job status")
         api_list = gr.Button("jobs")
         api_jobs_out = gr.JSON()
+        api_train = gr.Button("train")
+        api_inputs = [gr.Textbox(value="vae", label="family"), gr.Textbox(label="name"),
+                      gr.File(file_count="multiple", label="files"), gr.Textbox(label="builtin"),
+                      gr.Number(32, precision=0, label="image_size"), gr.Checkbox(False, label="color"),
+                      gr.Number(None, precision=0, label="steps"), gr.Number(None, precision=0, label="batch_size"),
+                      gr.Number(None, label="learning_rate"), gr.Number(0, precision=0, label="seed"),
+                      gr.Textbox("crop", label="fit"), gr.Textbox("white", label="background"),
+                      gr.Checkbox(False, label="flip"), gr.Image(type="filepath", label="style"),
+                      gr.Textbox(label="base_model")]
+    api_train.click(train, api_inputs, [job, report, status], api_name="train", concurrency_id=COMPUTE)
     api_status.click(job_status, api_job, watch, api_name="job_status", concurrency_limit=None)
     api_list.click(list_jobs, None, api_jobs_out, api_name="jobs", concurrency_limit=None)
 
