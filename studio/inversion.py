@@ -15,6 +15,10 @@ from typing import Callable
 import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler
 
+# The spacing the diffusion family samples with (see `families.diffusion.sampling_scheduler`): inversion
+# must walk the very timesteps that sampling walks back.
+TIMESTEP_SPACING = "trailing"
+
 
 def _unet_device(unet) -> torch.device:
     return next(unet.parameters()).device
@@ -29,7 +33,7 @@ def ddim_invert(unet, scheduler_config: dict, images: torch.Tensor, steps: int =
     `scheduler_config` is the model's DDPMScheduler config (dict); `steps` must equal the DDIM steps used to
     sample the noise back. Raises InterruptedError when `cancelled()` turns True between steps.
     """
-    inverse = DDIMInverseScheduler.from_config(scheduler_config)
+    inverse = DDIMInverseScheduler.from_config({**scheduler_config, "timestep_spacing": TIMESTEP_SPACING})
     inverse.set_timesteps(steps)
     device = _unet_device(unet)
     x = (images.float() * 2 - 1).to(device)
@@ -46,7 +50,7 @@ def ddim_invert(unet, scheduler_config: dict, images: torch.Tensor, steps: int =
 @torch.no_grad()
 def ddim_sample(unet, scheduler_config: dict, noise: torch.Tensor, steps: int = 50) -> torch.Tensor:
     """Deterministic DDIM sampling (eta 0) from noise (N, C, H, W) -> images in [0, 1] on the CPU."""
-    scheduler = DDIMScheduler.from_config(scheduler_config)
+    scheduler = DDIMScheduler.from_config({**scheduler_config, "timestep_spacing": TIMESTEP_SPACING})
     scheduler.set_timesteps(steps)
     device = _unet_device(unet)
     x = noise.float().to(device) * scheduler.init_noise_sigma
