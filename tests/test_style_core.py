@@ -96,6 +96,33 @@ def test_vgg19_missing_offline_is_a_clear_error_and_style_network_falls_back(tmp
         features.vgg19()
 
 
+def test_cached_vgg19_weights_are_used_and_named(tmp_path, monkeypatch):
+    """The online path: torchvision's VGG19 file in the torch hub cache is loaded (without pickle) and then
+    preferred for optimisation, and the UI and the PNG's parameters name it. The weights written here are
+    torchvision's random initialisation, so only the wiring is checked, not how the result looks."""
+    import numpy as np
+    import torchvision
+
+    import studio.features as features
+    from studio.services.stylize import feature_network_in_use, stylize
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(features, "_cache", {k: v for k, v in features._cache.items() if k != "vgg19"})
+    monkeypatch.setattr(features, "_unavailable", {})
+    (tmp_path / "checkpoints").mkdir()
+    torch.manual_seed(0)
+    torch.save(torchvision.models.vgg19(weights=None).state_dict(), tmp_path / "checkpoints" / features.VGG19_FILE)
+    network = features.style_network()
+    assert network.name == "vgg19" and network.content_layer == "relu4_2"
+    assert "VGG19" in feature_network_in_use()
+    assert features.style_network("efficientnet-lite0").name == "efficientnet-lite0"  # still selectable
+    rng = np.random.default_rng(0)
+    content = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    style = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    result = stylize(content, style, method="optimization", size=64, steps=2, out_dir=tmp_path / "out")
+    assert result.parameters["feature_network"] == "vgg19" and result.path.is_file()
+
+
 def test_vgg_features_names_relu_outputs():
     import torchvision
     from studio.features import VGGFeatures
