@@ -46,7 +46,7 @@ def render_model_card(meta: dict) -> str:
     lines = [
         f"# {name}",
         "",
-        f"A {family.title} trained with the creative studio "
+        f"{'An' if family.title[:1] in 'AEIOU' else 'A'} {family.title} trained with the creative studio "
         f"(studio {meta.get('studio_version', '?')}, format {meta.get('format_version', '?')}).",
         "",
     ]
