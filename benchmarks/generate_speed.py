@@ -3,6 +3,7 @@
     python benchmarks/generate_speed.py                         # speed table + diffusion steps-vs-FD table
     python benchmarks/generate_speed.py --skip-fd               # speed only
     python benchmarks/generate_speed.py --diffusion-model digits-diffusion --fd-images 128
+    python benchmarks/generate_speed.py --skip-speed --diffusion-model twemoji-faces-diffusion   # steps table only
 
 1. The fp32 matmul peak of this machine, measured here (2048x2048 matmuls, best of 10).
 2. For each image family at 32 px colour (default architecture, random weights: speed does not depend on the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -103,12 +105,17 @@ def steps_table(model: str, count: int, ddpm_steps: int) -> list[dict]:
 
     loaded = default_registry().load(model, torch.device("cpu"))
     family = loaded.family
-    _, half = real_splits(real_images(loaded.meta))
+    first, half = real_splits(real_images(loaded.meta))
     feature = PooledFeatures()
     real_features = features_of(half[:count], feature)
+    # The floor: the same metrics between two real sets of the same size (FD is biased upward at small counts).
+    floor = frechet_and_kid(features_of(first[:count], feature), real_features)
+    rows = [{"model": model, "sampler": "real images (floor)", "steps": 0, "images": min(count, half.shape[0]),
+             "seconds_per_image": 0,
+             "fd": round(floor["fd"], 2), "kid": round(floor["kid"], 4)}]
+    print(json.dumps(rows[0]), flush=True)
     latents = family.latents(loaded, list(range(count)))
     runs = [("ddim", s) for s in (10, 25, 50)] + [("dpm++", s) for s in (10, 25, 50)] + [("ddpm", ddpm_steps)]
-    rows = []
     for sampler, steps in runs:
         t0 = time.perf_counter()
         images = torch.cat([family.decode(loaded, chunk, family.check_settings({"sampler": sampler, "steps": steps}))
@@ -129,36 +136,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd-images", type=int, default=128)
     parser.add_argument("--ddpm-steps", type=int, default=1000)
     parser.add_argument("--skip-fd", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true", help="only the steps-vs-FD table")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     peak = matmul_peak()
     print(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s on {torch.get_num_threads()} threads", flush=True)
-    speed = speed_table(peak)
+    speed = [] if args.skip_speed else speed_table(peak)
     steps = [] if args.skip_fd else steps_table(args.diffusion_model, args.fd_images, args.ddpm_steps)
 
     command = "python benchmarks/generate_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [f"# Sampling speed ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
-             f"Command: `{command.strip()}`; machine: {os.cpu_count()} CPU cores, shared with other work, so "
-             "rates swing several-fold between runs.", "",
-             f"fp32 matmul peak measured: {peak / 1e9:.1f} GFLOP/s ({torch.get_num_threads()} threads). "
-             "Families at 32 px colour, default architecture.", "",
-             "| family | params (M) | img/s batch 1 | img/s batch 64 | GFLOP/image | fraction of peak (b64) |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['family']} | {r['params_M']} | {r['images_per_s_batch1']} | {r['images_per_s_batch64']} | "
-              f"{r['gflop_per_image']} | {r['fraction_of_peak_batch64']} |" for r in speed]
+             f"Command: `{command.strip()}`; machine: {os.cpu_count()} CPU cores "
+             f"({platform.processor() or platform.machine()}), load average {os.getloadavg()[0]:.1f} at the end."]
+    if speed:
+        lines += ["", f"fp32 matmul peak measured: {peak / 1e9:.1f} GFLOP/s ({torch.get_num_threads()} threads). "
+                  "Families at 32 px colour, default architecture.", "",
+                  "| family | params (M) | img/s batch 1 | img/s batch 64 | GFLOP/image | fraction of peak (b64) |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['family']} | {r['params_M']} | {r['images_per_s_batch1']} | {r['images_per_s_batch64']} | "
+                  f"{r['gflop_per_image']} | {r['fraction_of_peak_batch64']} |" for r in speed]
     if steps:
-        lines += ["", f"Diffusion steps against quality ({steps[0]['model']}, {steps[0]['images']} images; FD/KID "
-                  "vs a real half of its data set, EfficientNet-Lite0 features):", "",
+        lines += ["", f"Diffusion steps against quality ({steps[0]['model']}, {steps[1]['images']} generated images "
+                  f"against {steps[0]['images']} real ones, a half of its data set; FD/KID on EfficientNet-Lite0 "
+                  "features; the floor row compares the other real half):", "",
                   "| sampler | steps | s/image | FD | KID |", "|---|---|---|---|---|"]
         lines += [f"| {r['sampler']} | {r['steps']} | {r['seconds_per_image']} | {r['fd']} | {r['kid']} |"
                   for r in steps]
+        reference = next(r for r in steps if r["sampler"] == "ddpm")
+        for r in steps:
+            if r["steps"] == 25:
+                lines.append(f"\n{r['sampler']} at 25 steps: FD {r['fd']} = {r['fd'] / reference['fd']:.2f} x the "
+                             f"{reference['steps']}-step DDPM FD ({reference['fd']}); target: at most 1.10 x.")
     table = "\n".join(lines)
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "generate_speed.md").write_text(table + "\n", encoding="utf-8")
-    (RESULTS / "generate_speed.json").write_text(json.dumps({"peak_flops": peak, "speed": speed, "steps": steps},
-                                                            indent=1), encoding="utf-8")
+    # The speed table and each model's steps table are kept in their own files, so one run adds to the other.
+    stem = "generate_speed" if speed else f"diffusion_steps-{args.diffusion_model}"
+    (RESULTS / f"{stem}.md").write_text(table + "\n", encoding="utf-8")
+    (RESULTS / f"{stem}.json").write_text(json.dumps({"peak_flops": peak, "speed": speed, "steps": steps},
+                                                     indent=1), encoding="utf-8")
     return 0
 
 

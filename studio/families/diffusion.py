@@ -62,7 +62,12 @@ def sampling_scheduler(sampler: str, scheduler_config: dict):
     if sampler == "ddim":
         return DDIMScheduler.from_config(config)
     if sampler == "dpm++":
-        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2)
+        # DPM-Solver++ predicts the clean image as (x - sigma * eps) / alpha. At the first trailing timestep of
+        # the cosine schedule alpha is 5e-5, so any error in eps is multiplied 20,000-fold; DDIM clips that
+        # prediction to [-1, 1] (clip_sample), and dynamic thresholding does the same here, as diffusers
+        # recommends for pixel-space models.
+        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2,
+                                                       thresholding=True, sample_max_value=1.0)
     if sampler == "ddpm":
         return DDPMScheduler.from_config(config)
     raise StudioError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")

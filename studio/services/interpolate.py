@@ -268,6 +268,13 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
         lambda z: family.decode(loaded, z, checked), latents, BATCH,
         progress=lambda done, n: report(done_before + (0.9 - done_before) * done / n, f"frame {done}/{n}"),
         cancelled=cancelled)
+    if not walk_frames:
+        # A frame on a seed keyframe is decoded again on its own, as /generate decodes one image: CPU kernels
+        # choose their algorithm by batch size, and a diffusion model's 25 UNet passes can carry that
+        # last-bit difference into a pixel level, so only the same batch size gives the same PNG.
+        for i, position in enumerate(positions):
+            if float(position).is_integer() and int(position) < len(seed_list):
+                images[i] = family.decode(loaded, latents[i:i + 1], checked)[0].float().cpu()
 
     params = {"model": record.name, "weights": loaded.weights_hash, "family": family.name, **checked,
               "keyframes": sources, "frames_per_segment": None if walk_frames else frames,
