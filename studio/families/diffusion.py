@@ -174,7 +174,8 @@ class DiffusionFamily(Family):
     image_sizes = SIZES
     settings = (
         Setting("sampler", "ddim", choices=SAMPLERS,
-                help="ddim: deterministic at eta 0; dpm++: DPM-Solver++, good in 10-25 steps; ddpm: ancestral"),
+                help="ddim: deterministic at eta 0; dpm++: DPM-Solver++, good in 10-25 steps; ddpm: ancestral, "
+                     "fresh noise each step, which hides more of a briefly trained model's errors"),
         Setting("steps", 25, 10, 1000, help="denoising steps: more is slower and (up to a point) cleaner"),
         Setting("eta", 0.0, 0.0, 1.0, help="DDIM only: 0 is deterministic, 1 adds fresh noise like DDPM"),
     )
