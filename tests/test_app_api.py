@@ -89,6 +89,20 @@ def test_reused_parameters_reproduce_the_image(client):
     assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(gallery[1]["image"])))
 
 
+def test_reused_parameters_name_the_batch_which_reproduces_the_image_exactly(client):
+    from studio.ui.generate_tab import _apply_parameters
+
+    # twemoji-faces-gan: some of its images differ by a pixel level when made alone instead of in a batch.
+    gallery, _, _, _ = client.predict(model="twemoji-faces-gan", count=3, seed=5, api_name="/generate")
+    params = client.predict(png=handle_file(gallery[2]["image"]), api_name="/reuse_parameters")
+    assert params["seed"] == 7 and params["batch"] == {"seed": 5, "count": 3, "index": 2}
+    again = client.predict(model=params["model"], count=params["batch"]["count"], seed=params["batch"]["seed"],
+                           api_name="/generate")[0]
+    assert np.array_equal(np.asarray(Image.open(again[2]["image"])), np.asarray(Image.open(gallery[2]["image"])))
+    model, count, seed = _apply_parameters(gallery[2]["image"])[:3]  # the Generate tab restores the batch
+    assert (model["value"], count["value"], seed["value"]) == ("twemoji-faces-gan", 3, 5)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"model": "no-such-model"}, "no model named"),
     ({"model": ""}, "choose a model"),

@@ -72,8 +72,11 @@ def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | 
     images, params = sample_images(model, seeds, settings)
     out = Path(out_dir or tempfile.mkdtemp(prefix="studio-generate-"))
     out.mkdir(parents=True, exist_ok=True)
-    files = [save_png(to_pil(img), out / f"{model}-seed{s}.png", {**params, "seed": s})
-             for img, s in zip(images, seeds)]
+    # Each PNG also names its batch: CPU and GPU kernels pick their algorithms by batch size, so an image can
+    # differ by a pixel level when made alone; regenerating the batch (count, first seed) is exact.
+    files = [save_png(to_pil(img), out / f"{model}-seed{s}.png",
+                      {**params, "seed": s, "batch": {"seed": base, "count": count, "index": i}})
+             for i, (img, s) in enumerate(zip(images, seeds))]
     grid_path = save_png(grid(images), out / f"{model}-grid-seed{base}.png", {**params, "seeds": seeds})
     zip_path = zip_files(files, out / f"{model}-seed{base}-x{count}.zip")
     return Generated(files, seeds, grid_path, zip_path, params)

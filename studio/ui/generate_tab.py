@@ -61,7 +61,11 @@ def _show_settings(model: str):
 
 @user_errors
 def reuse_parameters(png: str):
-    """Read the parameters embedded in a studio PNG, to restore the settings that made it."""
+    """Read the parameters embedded in a studio PNG, to restore the settings that made it.
+
+    `batch` holds the first seed and the count of the /generate call that made it, and the image's index
+    there: that call repeated gives identical pixels. The image's own `seed` with count 1 gives the same
+    picture, though some models differ by a pixel level, as CPU kernels change with the batch size."""
     if not png:
         raise gr.Error("upload a PNG saved by the studio")
     return parameters_from_png(png)
@@ -69,7 +73,8 @@ def reuse_parameters(png: str):
 
 def _apply_parameters(png: str):
     params = reuse_parameters(png)
-    updates = [gr.update(value=params["model"]), gr.update(value=1), gr.update(value=params.get("seed", -1))]
+    batch = params.get("batch") or {"seed": params.get("seed", -1), "count": 1}  # older PNGs name no batch
+    updates = [gr.update(value=params["model"]), gr.update(value=batch["count"]), gr.update(value=batch["seed"])]
     updates += [gr.update(value=params[name]) if name in params else gr.update() for name in SETTING_NAMES]
     return [*updates, params]
 
