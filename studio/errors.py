@@ -7,3 +7,28 @@ command line prints it. Anything else is a bug and is logged with its traceback.
 
 class StudioError(Exception):
     """A problem with the user's input or request, explained in plain words."""
+
+
+def check_number(name: str, value, low: float, high: float, *, whole: bool = False, unit: str = ""):
+    """`value` as a number in [low, high] (an int when `whole`), or a StudioError saying what to give.
+
+    The one range check behind every request parameter: a form's text, JSON from a script and Python
+    numbers all arrive here. `unit` follows the range in the message ("between 1 and 60 frames per second").
+    """
+    import math
+
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise StudioError(f"{name} must be a {'whole ' if whole else ''}number; got {value!r}") from None
+    if whole:
+        if not math.isfinite(number) or number != int(number):
+            raise StudioError(f"{name} must be a whole number; got {value!r}")
+        number = int(number)
+    if not low <= number <= high:
+        raise StudioError(f"{name} must be between {_plain(low)} and {_plain(high)}{unit}; got {value}")
+    return number
+
+
+def _plain(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"

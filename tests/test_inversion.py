@@ -11,7 +11,8 @@ import pytest
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
-from studio.inversion import ddim_invert, ddim_sample
+from studio.families.diffusion import denoise
+from studio.inversion import ddim_invert
 
 SCHEDULER = dict(DDPMScheduler(num_train_timesteps=1000).config)
 
@@ -38,10 +39,10 @@ def test_inversion_then_sampling_reconstructs_and_converges():
         noise = ddim_invert(net, SCHEDULER, images, steps)
         assert noise.shape == images.shape
         assert noise.std().item() == pytest.approx(1.0, abs=0.15)  # it looks like the noise sampling starts from
-        errors[steps] = (ddim_sample(net, SCHEDULER, noise, steps) - images).abs().mean().item()
+        errors[steps] = (denoise(net, SCHEDULER, noise, "ddim", steps) - images).abs().mean().item()
     assert errors[40] < 0.02 and errors[40] < 0.5 * errors[10]
     # Sampling with another step count than the inversion does not give the image back.
-    wrong = (ddim_sample(net, SCHEDULER, ddim_invert(net, SCHEDULER, images, 40), 10) - images).abs().mean()
+    wrong = (denoise(net, SCHEDULER, ddim_invert(net, SCHEDULER, images, 40), "ddim", 10) - images).abs().mean()
     assert wrong > 3 * errors[40]
 
 
@@ -56,7 +57,7 @@ def test_inversion_with_a_diffusers_unet():
     assert noise.shape == (2, 1, 8, 8) and torch.isfinite(noise).all()
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert torch.equal(noise, ddim_invert(unet, SCHEDULER, images, 4))
-    back = ddim_sample(unet, SCHEDULER, noise, 4)
+    back = denoise(unet, SCHEDULER, noise, "ddim", 4)
     assert back.shape == images.shape and 0 <= back.min() and back.max() <= 1
     with pytest.raises(InterruptedError):
         ddim_invert(unet, SCHEDULER, images, 4, cancelled=lambda: True)

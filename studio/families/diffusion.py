@@ -19,7 +19,6 @@ from torch import nn
 
 from ..devices import generator, inference_autocast
 from ..errors import StudioError
-from ..inversion import TIMESTEP_SPACING
 from .base import Family, LoadedModel, Setting, Trainer
 
 SIZES = (16, 32, 64)
@@ -47,6 +46,10 @@ def training_scheduler(config: dict):
     from diffusers import DDPMScheduler
     return DDPMScheduler(num_train_timesteps=config["num_train_timesteps"], beta_schedule=config["beta_schedule"],
                          prediction_type="epsilon", clip_sample=True)
+
+
+# Timesteps spaced "trailing", so the first step starts from pure noise (see `sampling_scheduler`).
+TIMESTEP_SPACING = "trailing"
 
 
 def sampling_scheduler(sampler: str, scheduler_config: dict):

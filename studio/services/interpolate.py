@@ -24,7 +24,7 @@ from PIL import Image
 from .. import __version__
 from ..datasets import open_image, to_model_image
 from ..encoding import encode_images
-from ..errors import StudioError
+from ..errors import StudioError, check_number
 from ..interpolate import EASINGS, METHODS, decode_in_batches, frame_count, keyframe_path, random_walk
 from ..media import grid, save_png, to_pil, zip_files
 from .generate import MAX_SEED, load_image_model
@@ -80,23 +80,11 @@ def parse_seeds(seeds: str | list[int] | None) -> list[int]:
     return values
 
 
-def _check_int(name: str, value, low: int, high: int, why: str = "") -> int:
-    try:
-        number = int(value)
-        if number != float(value):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise StudioError(f"{name} must be a whole number; got {value!r}") from None
-    if not low <= number <= high:
-        raise StudioError(f"{name} must be between {low} and {high}{why}; got {number}")
-    return number
-
-
 def output_size(size, image_size: int) -> int:
     """The side of the output frames: `size` checked, or the model's size scaled up to >= DEFAULT_SIZE."""
     if size is None or size == 0:
         return image_size * max(1, -(-DEFAULT_SIZE // image_size))
-    size = _check_int("size", size, MIN_SIZE, MAX_SIZE)
+    size = check_number("size", size, MIN_SIZE, MAX_SIZE, whole=True)
     if size % MACRO_BLOCK:
         raise StudioError(f"size must be a multiple of {MACRO_BLOCK} (H.264 video is coded in 16x16 blocks); "
                           f"got {size}, try {max(MIN_SIZE, round(size / MACRO_BLOCK) * MACRO_BLOCK)}")
@@ -195,10 +183,10 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
         raise StudioError(f"easing must be one of {', '.join(EASINGS)}; got {easing!r}")
     if resample not in RESAMPLING:
         raise StudioError(f"resample must be one of {', '.join(RESAMPLING)}; got {resample!r}")
-    frames = _check_int("frames", frames, 1, MAX_FRAMES, " per segment")
-    fps = _check_int("fps", fps, 1, MAX_FPS, " frames per second")
-    walk_frames = _check_int("walk_frames", walk_frames or 0, 0, MAX_TOTAL_FRAMES)
-    projection_steps = _check_int("projection_steps", projection_steps, 1, 5000)
+    frames = check_number("frames", frames, 1, MAX_FRAMES, whole=True, unit=" per segment")
+    fps = check_number("fps", fps, 1, MAX_FPS, whole=True, unit=" frames per second")
+    walk_frames = check_number("walk_frames", walk_frames or 0, 0, MAX_TOTAL_FRAMES, whole=True)
+    projection_steps = check_number("projection_steps", projection_steps, 1, 5000, whole=True)
     seed_list = parse_seeds(seeds)
     image_paths = [p for p in (images or []) if p]
     keyframes = len(seed_list) + len(image_paths)

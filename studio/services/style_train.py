@@ -16,11 +16,10 @@ from safetensors.torch import save_file
 
 from .. import jobs
 from ..datasets import open_image
-from ..errors import StudioError
+from ..errors import StudioError, check_number
 from ..families import get_family
-from ..registry import check_name, default_registry
 from ..style.examples import installed_image, installed_images
-from .train import LIMITS, _check_range
+from .train import LIMITS, check_new_model
 
 SCALES = (1.0, 2.0)   # each image is cut at its short side = S and = 2S, for crops at two scales
 MAX_CROPS_PER_SCALE = 3
@@ -89,9 +88,7 @@ def start_style_training(family: str, name: str, *, style: str | Path | None = N
     fam = get_family(family)
     if fam.kind != "style":
         raise StudioError(f"{fam.title} models are not style networks; use the image training for them")
-    check_name(name)
-    if default_registry().exists(name):
-        raise StudioError(f"a model named {name!r} already exists; choose another name")
+    check_new_model(name)
     if image_size not in fam.image_sizes:
         raise StudioError(f"style networks train at {', '.join(map(str, fam.image_sizes))} px; got {image_size}")
     full = fam.default_recipe()
@@ -104,8 +101,8 @@ def start_style_training(family: str, name: str, *, style: str | Path | None = N
         if value is not None:
             full[key] = value
     full.update(seed=int(seed), image_size=int(image_size))
-    _check_range("steps", full["steps"], *LIMITS["steps"])
-    _check_range("batch_size", full["batch_size"], *LIMITS["batch_size"])
+    full["steps"] = check_number("steps", full["steps"], *LIMITS["steps"], whole=True)
+    full["batch_size"] = check_number("batch_size", full["batch_size"], *LIMITS["batch_size"], whole=True)
     if not (0 < float(full["learning_rate"]) <= 1):
         raise StudioError(f"learning_rate must be above 0 and at most 1; got {full['learning_rate']}")
     if float(full["style_weight"]) <= 0:

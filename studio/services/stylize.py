@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .. import __version__
 from ..devices import pick_device
-from ..errors import StudioError
+from ..errors import StudioError, check_number
 from ..features import StyleNetwork, style_network
 from ..media import save_png, to_pil
 from ..registry import default_registry
@@ -234,18 +234,6 @@ def _resolve_method(method: str | None) -> tuple[str, str | None]:
     raise StudioError(f"unknown method {method!r}; choose one of {', '.join(available_methods())}")
 
 
-def _check_number(name: str, value, low: float, high: float, whole: bool = False):
-    try:
-        number = int(value) if whole else float(value)
-    except (TypeError, ValueError):
-        raise StudioError(f"{name} must be a number; got {value!r}") from None
-    if whole and float(value) != number:
-        raise StudioError(f"{name} must be a whole number; got {value!r}")
-    if not (low <= number <= high):
-        raise StudioError(f"{name} must be between {low:g} and {high:g}; got {value}")
-    return number
-
-
 def stylize(content, style=None, method: str | None = None, styles: list | None = None,
             style_weights=None, strength: float = 1.0, size: int = 512, steps: int = 200,
             preserve_colors: bool = False, mask=None, seed: int = 0, *,
@@ -264,10 +252,10 @@ def stylize(content, style=None, method: str | None = None, styles: list | None 
     returned and says so in its parameters).
     """
     t0 = time.perf_counter()
-    strength = _check_number("strength", strength, 0.0, 1.0)
-    size = _check_number("size", size, MIN_SIZE, MAX_SIZE, whole=True)
-    steps = _check_number("steps", steps, 1, MAX_STEPS, whole=True)
-    seed = _check_number("seed", seed, 0, 2**31 - 1, whole=True)
+    strength = check_number("strength", strength, 0.0, 1.0)
+    size = check_number("size", size, MIN_SIZE, MAX_SIZE, whole=True)
+    steps = check_number("steps", steps, 1, MAX_STEPS, whole=True)
+    seed = check_number("seed", seed, 0, 2**31 - 1, whole=True)
     if optimizer not in ("lbfgs", "adam"):
         raise StudioError("optimizer must be 'lbfgs' or 'adam'")
     if init not in ("content", "noise"):

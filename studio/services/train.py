@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 
 from .. import jobs
 from ..datasets import BUILTIN_IMAGE_SETS, builtin_images, check_data_folder, images_from_files
-from ..errors import StudioError
+from ..errors import StudioError, check_number
 from ..families import get_family
 from ..registry import check_name, default_registry
 
@@ -15,10 +15,14 @@ BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 
 LIMITS = {"steps": (1, 1_000_000), "batch_size": (1, 1024)}
 
 
-def _check_range(name: str, value, low, high):
-    if value is None or not (low <= value <= high):
-        raise StudioError(f"{name} must be between {low} and {high}; got {value}")
-    return value
+def check_new_model(name: str, models_dir: str | Path | None = None) -> None:
+    """Refuse, before any work starts, a name that is not allowed, taken (in the registry or in `models_dir`,
+    where a job may save instead) or being trained by a running job."""
+    check_name(name)
+    if default_registry().exists(name) or (models_dir is not None and (Path(models_dir) / name).exists()):
+        raise StudioError(f"a model named {name!r} already exists; choose another name")
+    if any(j.get("model") == name for j in jobs.list_jobs() if j.get("state") in jobs.ACTIVE_STATES):
+        raise StudioError(f"a running job is already training a model named {name!r}")
 
 
 def start_image_training(family: str, name: str, *, files: list[str | Path] | None = None,
@@ -37,12 +41,7 @@ def start_image_training(family: str, name: str, *, files: list[str | Path] | No
     fam = get_family(family)
     if fam.kind != "image":
         raise StudioError(f"{fam.title} models do not train on images")
-    check_name(name)
-    registry = default_registry()
-    if registry.exists(name) or (models_dir is not None and (Path(models_dir) / name).exists()):
-        raise StudioError(f"a model named {name!r} already exists; choose another name")
-    if any(j.get("model") == name for j in jobs.list_jobs() if j.get("state") in jobs.ACTIVE_STATES):
-        raise StudioError(f"a running job is already training a model named {name!r}")
+    check_new_model(name, models_dir)
     if image_size not in fam.image_sizes:
         raise StudioError(f"{fam.title} models take image sizes {', '.join(map(str, fam.image_sizes))}; "
                           f"got {image_size}")
@@ -61,8 +60,8 @@ def start_image_training(family: str, name: str, *, files: list[str | Path] | No
         if value is not None:
             full_recipe[key] = value
     full_recipe.update(seed=int(seed), flip=bool(flip))
-    _check_range("steps", full_recipe["steps"], *LIMITS["steps"])
-    _check_range("batch_size", full_recipe["batch_size"], *LIMITS["batch_size"])
+    full_recipe["steps"] = check_number("steps", full_recipe["steps"], *LIMITS["steps"], whole=True)
+    full_recipe["batch_size"] = check_number("batch_size", full_recipe["batch_size"], *LIMITS["batch_size"], whole=True)
     if not (0 < float(full_recipe["learning_rate"]) <= 1):
         raise StudioError(f"learning_rate must be above 0 and at most 1; got {full_recipe['learning_rate']}")
 

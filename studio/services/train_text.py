@@ -20,12 +20,12 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from .. import jobs
-from ..errors import StudioError
+from ..errors import StudioError, check_number
 from ..families import get_family
 from ..families.text import SIZES, text_config
-from ..registry import check_name, default_registry
+from ..registry import default_registry
 from ..text_data import BUILTIN_CORPORA, TextCorpus, build_tokenizer, builtin_corpus, encode, split, texts_from_files
-from .train import LIMITS, _check_range
+from .train import LIMITS, check_new_model
 
 CONTEXT_LIMITS = (8, 1024)
 
@@ -44,14 +44,6 @@ def read_corpus(files=None, builtin: str | None = None, folder: str | None = Non
     return texts_from_files([Path(f) for f in files])
 
 
-def _check_unique(name: str) -> None:
-    check_name(name)
-    if default_registry().exists(name):
-        raise StudioError(f"a model named {name!r} already exists; choose another name")
-    if any(j.get("model") == name for j in jobs.list_jobs() if j.get("state") in jobs.ACTIVE_STATES):
-        raise StudioError(f"a running job is already training a model named {name!r}")
-
-
 def _merge_recipe(defaults: dict, recipe: dict | None, title: str, **named) -> dict:
     full = dict(defaults)
     for key, value in (recipe or {}).items():
@@ -59,9 +51,9 @@ def _merge_recipe(defaults: dict, recipe: dict | None, title: str, **named) -> d
             raise StudioError(f"{key!r} is not a training setting of {title} models; they take: {', '.join(full)}")
         full[key] = value
     full.update({k: v for k, v in named.items() if v is not None})
-    _check_range("steps", int(full["steps"]), *LIMITS["steps"])
-    _check_range("batch_size", int(full["batch_size"]), *LIMITS["batch_size"])
-    _check_range("context", int(full["context"]), *CONTEXT_LIMITS)
+    full["steps"] = check_number("steps", full["steps"], *LIMITS["steps"], whole=True)
+    full["batch_size"] = check_number("batch_size", full["batch_size"], *LIMITS["batch_size"], whole=True)
+    full["context"] = check_number("context", full["context"], *CONTEXT_LIMITS, whole=True)
     if not (0 < float(full["learning_rate"]) <= 1):
         raise StudioError(f"learning_rate must be above 0 and at most 1; got {full['learning_rate']}")
     return full
@@ -92,7 +84,7 @@ def start_text_training(name: str, *, files: list[str | Path] | None = None, bui
     model is saved, by default the user's models; `checkpoints` for a shipped model). Returns {"job", "report", "status",
     "tokens"}. Raises StudioError for anything the user should fix."""
     fam = get_family("text")
-    _check_unique(name)
+    check_new_model(name, models_dir)
     full = _merge_recipe(fam.default_recipe(), recipe, fam.title, size=size, tokenizer=tokenizer,
                          vocab_size=vocab_size, steps=steps, batch_size=batch_size, context=context,
                          learning_rate=learning_rate, seed=int(seed))
@@ -134,7 +126,7 @@ def start_lora_training(name: str, base_model: str, *, files: list[str | Path] |
     from ..families.pretrained import check_pretrained_source
 
     fam = get_family("lora")
-    _check_unique(name)
+    check_new_model(name, models_dir)
     if not base_model or not str(base_model).strip():
         raise StudioError("choose the base model to fine-tune")
     if not default_registry().exists(str(base_model)):
@@ -180,7 +172,7 @@ def merge_lora(name: str, new_name: str) -> dict:
     record = registry.get(name)
     if record.family != "lora":
         raise StudioError(f"{name!r} is not a LoRA adapter")
-    _check_unique(new_name)  # before the (slow) load
+    check_new_model(new_name)  # before the (slow) load
     loaded = get_family("lora").load(record.path, record.meta, pick_device())  # a fresh copy: merging changes it
     merged = loaded.module.merge_and_unload()
     meta = {"config": {"merged_from": name, "base_model": record.meta["config"]["base_model"]},

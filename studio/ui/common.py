@@ -6,6 +6,7 @@ import inspect
 import logging
 import queue
 import threading
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import gradio as gr
@@ -14,6 +15,26 @@ from ..errors import StudioError
 from ..registry import default_registry
 
 log = logging.getLogger("studio.ui")
+
+def file_path(value) -> str | None:
+    """The path of one uploaded file as Gradio hands it over (a path, or an object with `.name`/`.path`)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (str, Path)):
+        return str(value)
+    return str(getattr(value, "path", None) or getattr(value, "name", None) or value)
+
+
+def file_paths(values) -> list[str]:
+    """Paths of uploaded files: one upload or a list of them; empty entries dropped."""
+    items = values if isinstance(values, (list, tuple)) else [values]
+    return [p for p in (file_path(v) for v in items) if p]
+
+
+def optional(value):
+    """An empty form field (None or "") as None, so the service uses its default."""
+    return None if value in (None, "") else value
+
 
 # Compute-heavy events (sampling, stylising, preparing training data) share one concurrency group whose size
 # is STUDIO_CONCURRENCY; light events (listings, job status) run beside them without waiting.

@@ -2,7 +2,6 @@
 looping GIF and an MP4; the artist's own images as keyframes; sliders along the model's latent directions."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import gradio as gr
 
@@ -11,7 +10,7 @@ from ..media import read_png_parameters
 from ..registry import default_registry
 from ..services.directions import MAX_AMOUNT, latent_directions, move_along
 from ..services.interpolate import EASINGS, MAX_FPS, MAX_FRAMES, METHODS, RESAMPLING, interpolate
-from .common import COMPUTE, model_choices, selected_value, stream_work, user_errors
+from .common import COMPUTE, file_paths, model_choices, selected_value, stream_work, user_errors
 
 SLIDERS = 6            # direction sliders shown (the strongest directions)
 # Interpolation samples diffusion models with DDIM at eta 0, so only their step count is offered here.
@@ -37,13 +36,6 @@ def _outputs(result) -> tuple:
     return frames, str(result.gif), str(result.mp4), str(result.sheet), str(result.zip), pairs, info
 
 
-def _files(images) -> list[str]:
-    if not images:
-        return []
-    items = images if isinstance(images, list) else [images]
-    return [str(i if isinstance(i, (str, Path)) else getattr(i, "name", i)) for i in items]
-
-
 @user_errors
 def interpolate_api(model: str, seeds: str = "11, 42", images: list[str] | None = None, frames: int = 16,
                     method: str = "slerp", loop: bool = False, fps: int = 12, easing: str = "linear",
@@ -63,7 +55,7 @@ def interpolate_api(model: str, seeds: str = "11, 42", images: list[str] | None 
     """
     progress(0, desc="loading the model")
     result = interpolate(
-        model, seeds=seeds, images=_files(images), frames=frames, method=method or "slerp",
+        model, seeds=seeds, images=file_paths(images), frames=frames, method=method or "slerp",
         easing=easing or "linear", loop=bool(loop), fps=fps, size=size or None, resample=resample or "nearest",
         walk_frames=walk_frames or 0, projection_steps=projection_steps or 200,
         progress=lambda fraction, text: progress(fraction, desc=text),
@@ -119,7 +111,7 @@ def _interpolate_from_ui(model, seeds, images, frames, method, loop, fps, easing
         given["steps"] = int(given["steps"])
 
     def work(emit, cancelled):
-        return interpolate(model, seeds=seeds, images=_files(images), frames=frames, method=method, easing=easing,
+        return interpolate(model, seeds=seeds, images=file_paths(images), frames=frames, method=method, easing=easing,
                            loop=bool(loop), fps=fps, size=size, resample=resample, walk_frames=walk_frames,
                            projection_steps=projection_steps, cancelled=cancelled,
                            progress=lambda fraction, text: emit("progress", (fraction, text)), **given)

@@ -18,22 +18,12 @@ from ..services.style_train import start_style_training
 from ..services.stylize import (MAX_SIZE, MAX_STEPS, available_methods, default_method, feature_network_in_use,
                                 stylize)
 from ..style.examples import installed_images
-from .common import COMPUTE, selected_value, stream_work, user_errors
+from .common import COMPUTE, file_path, file_paths, selected_value, stream_work, user_errors
 
 # The first pair is the tab's first-open result (AdaIN): one whose content survives a strong style clearly.
 EXAMPLES = [("astronaut", "retina"), ("chelsea", "mypaint-cork"), ("coffee", "hubble_deep_field"),
             ("china", "brick")]
 DEFAULT_SIZE, DEFAULT_STEPS = 384, 100
-
-
-def _path(value) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else getattr(value, "name", None) or getattr(value, "path", str(value))
-
-
-def _paths(values) -> list[str]:
-    return [p for p in (_path(v) for v in (values or [])) if p]
 
 
 @user_errors
@@ -50,12 +40,12 @@ def stylize_api(content, style=None, method: str | None = None, styles=None, sty
     preserve_colors: keep the content's colours. mask: an image of the content's proportions, white where to
     stylise. seed: for noise and repeatability.
     """
-    if _path(content) is None:
+    if file_path(content) is None:
         raise StudioError("give a content image")
-    result = stylize(_path(content), _path(style), method=method or None, styles=_paths(styles),
+    result = stylize(file_path(content), file_path(style), method=method or None, styles=file_paths(styles),
                      style_weights=style_weights or None, strength=strength if strength is not None else 1.0,
                      size=DEFAULT_SIZE if size is None else size, steps=DEFAULT_STEPS if steps is None else steps,
-                     preserve_colors=bool(preserve_colors), mask=_path(mask), seed=0 if seed is None else seed,
+                     preserve_colors=bool(preserve_colors), mask=file_path(mask), seed=0 if seed is None else seed,
                      progress=lambda f, m: progress(f, desc=m))
     return str(result.path), result.parameters
 
@@ -79,10 +69,10 @@ def _stylize_live(content, style, extra_styles, weights, method, strength, size,
     """The Stylize button: runs in a worker thread and streams previews; Stop (or leaving) cancels it."""
     if content is None:
         raise gr.Error("add a content image (or pick an example below)")
-    mask = _path(mask_file) or _mask_from_editor(mask_editor)
+    mask = file_path(mask_file) or _mask_from_editor(mask_editor)
 
     def work(emit, cancelled):
-        return stylize(content, style, method=method or None, styles=_paths(extra_styles),
+        return stylize(content, style, method=method or None, styles=file_paths(extra_styles),
                        style_weights=weights or None, strength=strength, size=size, steps=steps,
                        preserve_colors=preserve_colors, mask=mask, seed=seed,
                        progress=lambda f, m: emit("progress", f"{f:.0%} · {m}"),
@@ -104,9 +94,10 @@ def train_style(name: str, style, content_files=None, steps: int = 2000, image_s
     """Start training a per-style network for one style image, in the background; content images are your
     uploads, or the installed photos when none are given. Watch it with /job_status; when it completes, its
     name is a `method` of /stylize. Returns the job id and its status."""
-    if _path(style) is None:
+    if file_path(style) is None:
         raise StudioError("upload the style image the network should learn")
-    result = start_style_training("style", name, style=_path(style), content_files=_paths(content_files) or None,
+    result = start_style_training("style", name, style=file_path(style),
+                                  content_files=file_paths(content_files) or None,
                                   steps=int(steps), image_size=int(image_size),
                                   style_weight=None if style_weight in (None, "") else float(style_weight),
                                   seed=int(seed or 0))

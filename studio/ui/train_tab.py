@@ -16,19 +16,13 @@ from ..families.pretrained import SMOLLM2
 from ..services.style_train import start_style_training
 from ..services.train import BACKGROUNDS, builtin_sets, start_image_training
 from . import train_text
-from .common import COMPUTE, user_errors
+from .common import COMPUTE, file_paths, optional, user_errors
 
 # Families the image form trains: image generators, and per-style networks (content images in `files`, the
 # style in `style`). Text models have their own form below it (ui/train_text.py); the public /train takes
 # every family, text ones included. The AdaIN decoder is trained from the CLI.
 IMAGE_FAMILIES = [(f.title, f.name) for f in FAMILIES.values() if f.kind == "image" or f.name == "style"]
 NO_BUILTIN = "none (use my uploads)"
-
-
-def _files(files) -> list[str]:
-    if not files:
-        return []
-    return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
 
 
 @user_errors
@@ -66,19 +60,19 @@ def train(family: str, name: str, files: list[str] | None = None, builtin: str |
             raise gr.Error("upload the style image the network should learn (parameter `style`)")
         progress(0, desc="preparing content and style images")
         result = start_style_training(
-            "style", name, style=style, content_files=_files(files) or None, image_size=int(image_size),
-            steps=None if steps is None else int(steps), batch_size=None if batch_size is None else int(batch_size),
-            learning_rate=None if learning_rate in (None, "") else float(learning_rate), seed=int(seed or 0))
+            "style", name, style=style, content_files=file_paths(files) or None, image_size=int(image_size),
+            steps=optional(steps), batch_size=optional(batch_size), learning_rate=optional(learning_rate),
+            seed=int(seed or 0))
         report = f"{result['images']} content crops (two scales of each photo); style: {Path(style).name}"
         return result["job"], report, result["status"]
     if style:
         raise gr.Error("a style image only applies to family 'style' (per-style networks)")
     progress(0, desc="preparing images")
     result = start_image_training(
-        family or "vae", name, files=_files(files),
+        family or "vae", name, files=file_paths(files),
         builtin=builtin, image_size=int(image_size), color=bool(color),
-        steps=None if steps is None else int(steps), batch_size=None if batch_size is None else int(batch_size),
-        learning_rate=None if learning_rate in (None, "") else float(learning_rate), seed=int(seed or 0),
+        steps=optional(steps), batch_size=optional(batch_size), learning_rate=optional(learning_rate),
+        seed=int(seed or 0),
         fit=fit or "crop", background=background or "white", flip=bool(flip),
         progress=lambda i: progress(None, desc=f"preparing images ({i} read)"))
     return result["job"], result["report"], result["status"]

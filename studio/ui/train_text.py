@@ -12,20 +12,10 @@ from ..errors import StudioError
 from ..families.pretrained import SMOLLM2
 from ..families.text import SIZES
 from ..services.train_text import builtin_corpora, start_lora_training, start_text_training
-from .common import COMPUTE, user_errors
+from .common import COMPUTE, file_paths, optional, user_errors
 
 NO_BUILTIN = "none (use my uploads)"
 FROM_SCRATCH, LORA = "from scratch (GPT-2)", "fine-tune with LoRA"
-
-
-def _files(files) -> list[str]:
-    if not files:
-        return []
-    return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
-
-
-def _number(value, cast):
-    return None if value in (None, "") else cast(value)
 
 
 @user_errors
@@ -41,9 +31,8 @@ def train_text(name: str, files: list[str] | None = None, builtin: str | None = 
     or a Hub id when online). Empty steps, batch_size, context or learning_rate use the defaults.
     """
     builtin = None if builtin in (None, "", NO_BUILTIN) else builtin
-    common = dict(files=_files(files), builtin=builtin, steps=_number(steps, int),
-                  batch_size=_number(batch_size, int), context=_number(context, int),
-                  learning_rate=_number(learning_rate, float), seed=int(seed or 0))
+    common = dict(files=file_paths(files), builtin=builtin, steps=optional(steps), batch_size=optional(batch_size),
+                  context=optional(context), learning_rate=optional(learning_rate), seed=int(seed or 0))
     if method in (LORA, "lora"):
         result = start_lora_training(name, base_model or "", **common)
     elif method in (FROM_SCRATCH, "scratch", "", None):
