@@ -25,13 +25,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from studio.families import FAMILIES  # noqa: E402
-from studio.families.base import LoadedModel  # noqa: E402
+from studio.families import FAMILIES
+from studio.families.base import LoadedModel
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -100,8 +99,13 @@ def speed_table(peak: float) -> list[dict]:
 
 def steps_table(model: str, count: int, ddpm_steps: int) -> list[dict]:
     from benchmarks.quality import real_images
-    from studio.metrics import PooledFeatures, features_of, frechet_and_kid, real_splits
-    from studio.registry import default_registry
+    from studio.core.registry import default_registry
+    from studio.vision.metrics import (
+        PooledFeatures,
+        features_of,
+        frechet_and_kid,
+        real_splits,
+    )
 
     loaded = default_registry().load(model, torch.device("cpu"))
     family = loaded.family

@@ -10,7 +10,7 @@
 2. Encoding: each family is trained for --train-steps on the first 1,500 scikit-learn digits (32 px grey,
    with the family's own trainer), then the last 297 digits, which it never saw, are encoded (VAE encoder,
    GAN projection, DDIM inversion) and decoded back. Reported: seconds per image and the reconstruction's
-   offline perceptual distance (studio.perceptual; 0 = identical) and pixel RMSE in [0, 1] units.
+   offline perceptual distance (studio.vision.perceptual; 0 = identical) and pixel RMSE in [0, 1] units.
 
 Families missing from this checkout are listed as such. Results: benchmarks/results/interpolate_speed.{md,json}.
 """
@@ -28,14 +28,15 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from studio.datasets import builtin_images  # noqa: E402
-from studio.devices import pick_device, seed_everything  # noqa: E402
-from studio.encoding import encode_images  # noqa: E402
-from studio.families import FAMILIES  # noqa: E402
-from studio.families.base import LoadedModel  # noqa: E402
-from studio.interpolate import decode_in_batches, keyframe_path  # noqa: E402
+
+from studio.core.devices import pick_device
+from studio.core.seeds import seed_everything
+from studio.data.images import builtin_images
+from studio.families import FAMILIES
+from studio.families.base import LoadedModel
+from studio.latent.paths import decode_in_batches, keyframe_path
+from studio.services.interpolate import encode_keyframes
 
 RESULTS = ROOT / "benchmarks" / "results"
 TRAIN_COUNT = 1500
@@ -78,7 +79,7 @@ def write_time(images: torch.Tensor) -> float:
     """Seconds to write 64 frames as PNGs + GIF + MP4 at 256 px (the service's own writers)."""
     import numpy as np
 
-    from studio.media import save_png
+    from studio.core.media import save_png
     from studio.services.interpolate import _upscale, _write_gif, _write_mp4
 
     out = Path(tempfile.mkdtemp(prefix="bench-write-"))
@@ -119,7 +120,7 @@ def encoding(family, steps: int, held_out: torch.Tensor, train_data: torch.Tenso
     train_seconds = time.perf_counter() - start
     settings = family.check_settings({"steps": args.inversion_steps} if family.name == "diffusion" else {})
     start = time.perf_counter()
-    encoded = encode_images(loaded, held_out, settings, projection_steps=args.projection_steps)
+    encoded = encode_keyframes(loaded, held_out, settings, projection_steps=args.projection_steps)
     seconds = time.perf_counter() - start
     rmse = (encoded.reconstructions - held_out).pow(2).mean(dim=(1, 2, 3)).sqrt()
     return {"family": family.name, "method": encoded.method, "train_steps": steps,

@@ -20,12 +20,17 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
+import torch
 
-from studio.datasets import builtin_images, images_from_files  # noqa: E402
-from studio.metrics import digit_scores, features_of, frechet_and_kid, real_splits, PooledFeatures  # noqa: E402
+from studio.data.images import builtin_images, images_from_files
+from studio.vision.metrics import (
+    PooledFeatures,
+    digit_scores,
+    features_of,
+    frechet_and_kid,
+    real_splits,
+)
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -48,8 +53,8 @@ def real_images(meta: dict) -> torch.Tensor:
 
 
 def sample(name: str, count: int) -> tuple[torch.Tensor, dict]:
-    from studio.devices import pick_device
-    from studio.registry import default_registry
+    from studio.core.devices import pick_device
+    from studio.core.registry import default_registry
 
     loaded = default_registry().load(name, pick_device())
     settings = loaded.family.check_settings({})
@@ -81,7 +86,7 @@ def measure(record, count: int, feature: PooledFeatures) -> dict:
 
 
 def record_metrics(record, row: dict) -> None:
-    from studio.modelcard import write_model_card
+    from studio.services.modelcard import write_model_card
 
     meta_path = record.path / "studio.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", action="store_true", help="write the metrics into each model's studio.json")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from studio.registry import default_registry
+    from studio.core.registry import default_registry
 
     records = default_registry().list(kind="image")
     records = [r for r in records if r.name in args.models] if args.models else [r for r in records if r.shipped]

@@ -22,13 +22,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from studio.features import efficientnet_lite0, vgg19  # noqa: E402
-from studio.errors import StudioError  # noqa: E402
-from studio.services.stylize import _tensor, available_methods, stylize  # noqa: E402
-from studio.style.examples import installed_image  # noqa: E402
-from studio.style.losses import gram  # noqa: E402
+from studio.core.errors import StudioError
+from studio.data.examples import installed_image
+from studio.services.stylize import _tensor, available_methods, stylize
+from studio.style.losses import gram
+from studio.vision.features import efficientnet_lite0, vgg19
 
 # EfficientNet-Lite0 layers that no style loss here uses (the loss uses stem and blocks 1, 3, 5, 8).
 HELD_OUT_EFFICIENTNET = ("block2_expanded", "block4_expanded", "block6_expanded", "block10_expanded")

@@ -24,22 +24,28 @@ import json
 import os
 import platform
 import resource
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from studio.families.text import (TextFamily, build_gpt2, count_parameters, evaluate, generate_tokens,  # noqa: E402
-                                  learning_rate, text_config, validation_windows)
-from studio.text_data import build_tokenizer, builtin_corpus, encode, split  # noqa: E402
+from studio.data.text import build_tokenizer, builtin_corpus, encode, split
+from studio.families.text import (
+    TextFamily,
+    build_gpt2,
+    count_parameters,
+    evaluate,
+    generate_tokens,
+    learning_rate,
+    text_config,
+    validation_windows,
+)
 
 NANOGPT = {"size": "small", "context": 64, "batch_size": 12, "learning_rate": 1e-3, "steps": 2000,
            "warmup_steps": 100, "weight_decay": 0.1, "beta2": 0.99}

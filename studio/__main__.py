@@ -7,6 +7,8 @@
     python -m studio train --family vae --name faces --images photos.zip more/*.png --color --detach
     python -m studio train --family text --name my-poems --text poems.txt [--model-size small --context 128]
     python -m studio train --family lora --name my-voice --text poems.txt --base-model SmolLM2-135M-Instruct
+    python -m studio train --family style --name my-style --style painting.png [--images photos/*.jpg]
+    python -m studio train --family adain --name my-adain [--styles brick gravel] --minutes 30
     python -m studio generate --model my-vae --count 16 --seed 7 --out out/ [--set temperature=0.8]
     python -m studio write --prompt "The sea at night" [--model fortunes-char] [--max-new-tokens 200] [--seed 1]
     python -m studio jobs list | status JOB | cancel JOB | resume JOB
@@ -14,7 +16,9 @@
 
 `train` runs in the foreground by default and prints progress; `--detach` leaves it running in the
 background (like the app does); `--prepare-only` writes the job folder and prints it, for
-`accelerate launch -m studio.train <job dir>` on several GPUs or machines.
+`accelerate launch -m studio.train <job dir>` on several GPUs or machines; `--minutes` ends a foreground
+run after that long and saves the model as it is then. Every family trains through the one training
+service (`studio.services.training.start_training`), as the Train tab and `/train` do.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .errors import StudioError
+from .core.errors import StudioError
 
 
 def _value(text: str):
@@ -46,75 +50,86 @@ def _pairs(items: list[str] | None) -> dict:
 
 
 def cmd_models(args) -> int:
-    from .registry import default_registry
+    from .services import models
 
-    registry = default_registry()
     if args.action == "list":
-        records = [r.summary() for r in registry.list(family=args.family)]
+        records = models.list_models(family=args.family)
         if args.json:
             print(json.dumps(records, indent=1))
         else:
             for r in records:
                 print(f"{r['name']:32} {r['family']:10} {r['source']:8} {r.get('image_size', '')}")
     elif args.action == "info":
-        print(json.dumps(registry.info(args.name), indent=1))
+        print(json.dumps(models.model_info(args.name), indent=1))
     elif args.action == "export":
-        print(registry.export_zip(args.name, Path(args.out)))
+        print(models.export_model(args.name, Path(args.out)))
     elif args.action == "import":
-        print(registry.import_zip(args.zip, args.name).name)
+        print(models.import_model(args.zip, args.name)["name"])
     elif args.action == "rename":
-        print(registry.rename(args.name, args.new_name).name)
+        print(models.rename_model(args.name, args.new_name)["name"])
     elif args.action == "delete":
-        registry.delete(args.name)
-        print(f"deleted {args.name}")
+        print(models.delete_model(args.name))
     return 0
 
 
-TEXT_ONLY = ("text", "model_size", "tokenizer", "context", "vocab_size", "base_model", "rank", "alpha")
+# Options that belong to some families only (the training service refuses them for the others); the data
+# options are checked here, where the CLI knows which flag the user typed.
+TEXT_FAMILIES, STYLE_FAMILIES = ("text", "lora"), ("style", "adain")
 
 
-def _start_text(args, command: str) -> dict:
-    """A text job: a GPT-2 from scratch (family text) or a LoRA adapter on a base model (family lora)."""
-    from .services.train_text import start_lora_training, start_text_training
-
-    if args.images:
+def _training_options(args) -> dict:
+    """The CLI's flags as `start_training` options; flags that don't fit the family are refused by name."""
+    family = args.family
+    if family in TEXT_FAMILIES and args.images:
         raise StudioError("text models learn from text: give --text FILES (.txt or zips), --builtin or --folder")
-    if args.config:
-        raise StudioError("--config is for image families; text models take --model-size and --context")
-    common = dict(files=args.text, builtin=args.builtin, folder=args.folder, steps=args.steps,
-                  batch_size=args.batch_size, context=args.context, learning_rate=args.lr, seed=args.seed,
-                  recipe=_pairs(args.set), command=command, start=args.detach, models_dir=args.models_dir)
-    if args.family == "lora":
-        if args.model_size or args.tokenizer or args.vocab_size:
-            raise StudioError("--model-size, --tokenizer and --vocab-size are for --family text; a LoRA adapter "
-                              "keeps its base model's size and tokenizer")
-        return start_lora_training(args.name, args.base_model or "SmolLM2-135M-Instruct", r=args.rank,
-                                   alpha=args.alpha, **common)
-    if args.base_model or args.rank or args.alpha:
-        raise StudioError("--base-model, --rank and --alpha are for --family lora")
-    return start_text_training(args.name, size=args.model_size, tokenizer=args.tokenizer,
-                               vocab_size=args.vocab_size, **common)
+    if family not in TEXT_FAMILIES and args.text:
+        raise StudioError(f"--text only applies to --family text or lora; {family} models learn from images "
+                          "(--images)")
+    given = {"--model-size": args.model_size, "--tokenizer": args.tokenizer, "--vocab-size": args.vocab_size,
+             "--context": args.context, "--base-model": args.base_model, "--rank": args.rank, "--alpha": args.alpha,
+             "--style": args.style, "--styles": args.styles, "--content": args.content,
+             "--style-weight": args.style_weight}
+    allowed = {"text": ("--model-size", "--tokenizer", "--vocab-size", "--context"),
+               "lora": ("--base-model", "--rank", "--alpha", "--context"),
+               "style": ("--style", "--content", "--style-weight"),
+               "adain": ("--styles", "--content", "--style-weight")}.get(family, ())
+    wrong = [flag for flag, value in given.items() if value not in (None, []) and flag not in allowed]
+    if wrong:
+        takers = [f for f, flags in {"text": ("--model-size", "--tokenizer", "--vocab-size", "--context"),
+                                     "lora": ("--base-model", "--rank", "--alpha", "--context"),
+                                     "style": ("--style", "--content", "--style-weight"),
+                                     "adain": ("--styles", "--content", "--style-weight")}.items()
+                  if wrong[0] in flags]
+        why = "; a LoRA adapter keeps its base model's size and tokenizer" if family == "lora" else ""
+        raise StudioError(f"{', '.join(wrong)} only {'apply' if len(wrong) > 1 else 'applies'} to --family "
+                          f"{' or '.join(takers)}, not {family}{why}")
+    if family in TEXT_FAMILIES:
+        files = args.text
+        options = {"size": args.model_size, "tokenizer": args.tokenizer, "vocab_size": args.vocab_size,
+                   "context": args.context} if family == "text" else \
+                  {"base_model": args.base_model, "rank": args.rank, "alpha": args.alpha, "context": args.context}
+    elif family in STYLE_FAMILIES:
+        files = args.images
+        options = {"image_size": args.size or 128, "content": args.content, "style_weight": args.style_weight}
+        options.update({"style": args.style} if family == "style" else {"styles": args.styles})
+    else:
+        files = args.images
+        options = {"image_size": args.size or 32, "color": args.color, "fit": args.fit, "background": args.background,
+                   "flip": args.flip}
+    return {"files": files, **options}
 
 
 def cmd_train(args, argv: list[str]) -> int:
-    from . import jobs
-    from .services.train import start_image_training
+    from .core import jobs
+    from .services.training import start_training
     from .train import run
 
     # The command that reproduces this run, as the model card will show it (how it was run is not part of it).
     command = shlex.join(["python", "-m", "studio", *[a for a in argv if a not in ("--detach", "--prepare-only")]])
-    if args.family in ("text", "lora"):
-        result = _start_text(args, command)
-    else:
-        given = [f"--{k.replace('_', '-')}" for k in TEXT_ONLY if getattr(args, k)]
-        if given:
-            raise StudioError(f"{', '.join(given)} only apply to --family text or lora")
-        result = start_image_training(
-            args.family, args.name, files=args.images, builtin=args.builtin, folder=args.folder,
-            image_size=args.size, color=args.color, steps=args.steps, batch_size=args.batch_size,
-            learning_rate=args.lr, seed=args.seed, fit=args.fit, background=args.background, flip=args.flip,
-            recipe=_pairs(args.set), config=_pairs(args.config), command=command, start=args.detach,
-            models_dir=args.models_dir)
+    result = start_training(args.family, args.name, builtin=args.builtin, folder=args.folder, steps=args.steps,
+                            batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+                            recipe=_pairs(args.set), config=_pairs(args.config), command=command,
+                            start=args.detach, models_dir=args.models_dir, **_training_options(args))
     print(result["report"], file=sys.stderr)
     folder = jobs.job_dir(result["job"])
     if args.detach:
@@ -123,9 +138,41 @@ def cmd_train(args, argv: list[str]) -> int:
     if args.prepare_only:
         print(folder)
         return 0
-    state = run(folder)
+    state = _run_timed(folder, args.minutes) if args.minutes else run(folder)
     print(jobs.status(result["job"]).get("message", state), file=sys.stderr)
     return 0 if state == "completed" else 1
+
+
+def _run_timed(folder: Path, minutes: float) -> str:
+    """Train in the foreground for at most `minutes`, then save the model as it is (its card records the
+    steps reached): for time-boxed runs on shared machines."""
+    import threading
+
+    from .core import jobs
+    from .train import run
+
+    time_up = threading.Event()
+
+    def stop_for_time():
+        time_up.set()
+        (folder / "cancel").touch()
+
+    timer = threading.Timer(minutes * 60, stop_for_time)
+    timer.daemon = True
+    timer.start()
+    state = run(folder)
+    timer.cancel()
+    if state == "cancelled" and time_up.is_set():  # a cancel or SIGTERM from outside stays a cancel
+        # Time is up: make the steps reached the run's length, then "resume", which trains no further and
+        # saves the model through the same path as a finished run.
+        reached = json.loads((folder / "checkpoint" / "state.json").read_text(encoding="utf-8"))["step"]
+        spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
+        spec["recipe"]["steps"] = reached
+        jobs.write_json_atomic(folder / "spec.json", spec)
+        (folder / "cancel").unlink(missing_ok=True)
+        print(f"time budget reached at step {reached}; saving", file=sys.stderr, flush=True)
+        state = run(folder, resume=True)
+    return state
 
 
 def cmd_generate(args) -> int:
@@ -153,17 +200,17 @@ def cmd_write(args) -> int:
 
 
 def cmd_jobs(args) -> int:
-    from . import jobs
+    from .services import training
 
     if args.action == "list":
-        for j in jobs.list_jobs():
+        for j in training.list_jobs():
             print(f"{j['job']:48} {j.get('state', '?'):10} {j.get('step', 0)}/{j.get('steps', '?')}")
     elif args.action == "status":
-        print(json.dumps(jobs.status(args.job), indent=1))
+        print(json.dumps(training.job_status(args.job), indent=1))
     elif args.action == "cancel":
-        print(json.dumps(jobs.cancel(args.job), indent=1))
+        print(json.dumps(training.cancel_job(args.job), indent=1))
     elif args.action == "resume":
-        print(json.dumps(jobs.resume(args.job), indent=1))
+        print(json.dumps(training.resume_job(args.job), indent=1))
     return 0
 
 
@@ -199,12 +246,12 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a new model (foreground by default)")
     t.add_argument("--family", default="vae")
     t.add_argument("--name", required=True)
-    src = t.add_mutually_exclusive_group(required=True)
+    src = t.add_mutually_exclusive_group()
     src.add_argument("--builtin", help="a built-in data set, e.g. digits; for text, a corpus, e.g. fortunes")
-    src.add_argument("--images", nargs="+", help="image files, zips or folders")
+    src.add_argument("--images", nargs="+", help="image files, zips or folders (style families: content photos)")
     src.add_argument("--text", nargs="+", help="text families: .txt files or zips of them")
     src.add_argument("--folder", help="a folder under STUDIO_DATA_ROOTS")
-    t.add_argument("--size", type=int, default=32, help="image size in px")
+    t.add_argument("--size", type=int, help="image size in px (default 32; style families 128)")
     t.add_argument("--color", action="store_true", help="colour (default: grey)")
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
@@ -224,6 +271,13 @@ def parser() -> argparse.ArgumentParser:
     tt.add_argument("--base-model", help="lora: a text model's name, SmolLM2-135M-Instruct, a folder or a Hub id")
     tt.add_argument("--rank", type=int, help="lora: the adapter's rank r")
     tt.add_argument("--alpha", type=int, help="lora: the adapter's scaling alpha")
+    ts = t.add_argument_group("style families (--family style or adain)")
+    ts.add_argument("--style", help="style: the style image, a file or an installed image's name")
+    ts.add_argument("--styles", nargs="+", help="adain: installed style images (default: all installed)")
+    ts.add_argument("--content", nargs="+", help="installed content photos (default: all; or --images files)")
+    ts.add_argument("--style-weight", type=float, help="weight of the style loss")
+    t.add_argument("--minutes", type=float, help="foreground runs: stop after this many minutes and save the "
+                   "model as it is then (its card records the steps reached)")
     mode = t.add_mutually_exclusive_group()
     mode.add_argument("--detach", action="store_true", help="run in the background and print the job id")
     mode.add_argument("--prepare-only", action="store_true", help="only write the job folder and print it")

@@ -8,7 +8,8 @@ final save belong here; what differs between families (networks, losses, optimis
 `Trainer`. Hugging Face Accelerate places models and batches on devices, runs mixed precision on CUDA and
 spreads the work over processes when launched with `accelerate launch`; only the main process writes.
 
-To create a job from the command line, use `python -m studio train ...` (see `python -m studio --help`).
+Jobs are made by the training service (`studio.services.training.start_training`): from the Train tab,
+`/train`, or the command line, `python -m studio train ...` (see `python -m studio --help`).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class JobFiles:
             if (folder / "status.json").is_file() else {}
 
     def update(self, **fields) -> None:
-        from .jobs import write_json_atomic
+        from .core.jobs import write_json_atomic
         self.status.update(fields, updated=time.time())
         if self.writer:
             write_json_atomic(self.folder / "status.json", self.status)
@@ -70,7 +71,7 @@ class JobFiles:
 
 def save_checkpoint(folder: Path, trainer, step: int, elapsed: float) -> None:
     """Write the checkpoint aside, then swap it in, so a crash never leaves a half checkpoint."""
-    from .jobs import write_json_atomic
+    from .core.jobs import write_json_atomic
     tmp = folder / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -103,10 +104,12 @@ def run(folder: Path, resume: bool = False) -> str:
     """Train the job in `folder`; returns the final state ("completed", "cancelled" or "failed")."""
     from accelerate import Accelerator
 
-    from .devices import mixed_precision, pick_device, seed_everything
+    from .core.devices import mixed_precision, pick_device
+    from .core.media import grid, save_png
+    from .core.registry import Registry
+    from .core.seeds import seed_everything
     from .families import get_family
-    from .media import grid, save_png
-    from .registry import Registry
+    from .services.models import save_model
 
     device = pick_device()
     accelerator = Accelerator(mixed_precision=mixed_precision(device), cpu=device.type == "cpu")
@@ -208,7 +211,7 @@ def run(folder: Path, resume: bool = False) -> str:
                              "command": spec.get("command", "")}}
         registry = Registry(models_dir=Path(spec["models_dir"]))
         try:
-            registry.save(spec["model_name"], spec["family"], model, meta, write_extras=write_samples)
+            save_model(spec["model_name"], spec["family"], model, meta, write_extras=write_samples, registry=registry)
         except Exception as exc:
             job.update(state="failed", message=f"training finished but saving failed: {exc}; "
                                                "the checkpoint is kept; resume to try saving again")
@@ -231,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         traceback.print_exc()
         job = JobFiles(folder, writer=True)
-        from .errors import StudioError
+        from .core.errors import StudioError
         why = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
         job.update(state="failed", message=f"training failed: {why}")
         return 1

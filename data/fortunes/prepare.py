@@ -8,8 +8,8 @@ one text (all 43 files: 2,561,395 characters in 15,217 entries; songs-poems + li
 90% trains and the last 10% validates. Writes into data/fortunes/raw/ (not committed):
     <corpus>.txt                 the joined text
     <corpus>-<tokenizer>/        tokenizer.json (transformers layout) and data.safetensors (train, val ids)
-and prints the corpus facts. The studio reads the same files through `studio.text_data.builtin_corpus`, so
-training from the app or `python -m studio.services.train_text --builtin fortunes` needs no preparation.
+and prints the corpus facts. The studio reads the same files through `studio.data.text.builtin_corpus`, so
+training from the app or `python -m studio train --family text --builtin fortunes` needs no preparation.
 
 Source: fortune-mod 1.99.1 as packaged by Debian (packages `fortunes`, `fortunes-min`). Licence:
 BSD-3-Clause (the 4-clause licence with its advertising clause deleted; see /usr/share/doc/fortunes/copyright).
@@ -24,7 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from safetensors.torch import save_file  # noqa: E402
 
-from studio.text_data import BUILTIN_CORPORA, build_tokenizer, builtin_corpus, encode, split  # noqa: E402
+from studio.data.text import (  # noqa: E402
+    BUILTIN_CORPORA,
+    build_tokenizer,
+    builtin_corpus,
+    encode,
+    split,
+)
 
 
 def main() -> None:

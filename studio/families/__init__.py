@@ -1,7 +1,7 @@
 """Model families, by registry key. Adding a family is one module and one line below."""
 from __future__ import annotations
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 from .adain import AdaINFamily
 from .base import Family
 from .diffusion import DiffusionFamily

@@ -1,4 +1,11 @@
-"""The AdaIN decoder (Huang & Belongie, 2017) as a registry model: one decoder serves every style image.
+"""Arbitrary style transfer in one forward pass: the AdaIN decoder (Huang & Belongie, 2017). One decoder serves
+every style image.
+
+The encoder is a pretrained feature network cut at one layer (for EfficientNet-Lite0, the expanded ReLU6
+activation of block 5: 240 channels at 1/8 of the image size, the counterpart of VGG's relu4_1). AdaIN
+gives the content's features the style's per-channel mean and standard deviation; a decoder, trained here,
+turns those features back into an image. `alpha` blends the normalised
+features with the content's own, so 0 reconstructs the content and 1 is full style.
 
 Training (through the shared loop): each step takes a batch of content crops and a batch of style crops,
 encodes both with the frozen feature network up to `layer`, gives the content features the style's
@@ -16,15 +23,78 @@ same whatever the style's scale, and leaves the scale to the style loss.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from ..features import efficientnet_lite0
-from ..style.adain import Decoder, adain
 from ..style.losses import mean_std, statistics_loss
+from ..style.tiling import OVERLAP, TILE, run_tiled
+from ..vision.features import efficientnet_lite0
 from .base import Family, LoadedModel, Trainer
 from .style import SIZES, RandomCrops
 
+
+# -- AdaIN and the decoder ---------------------------------------------------------------------------------
+def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor,
+          content_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Content features (N, C, h, w) re-normalised to the style's per-channel (N or 1, C, 1, 1) mean and std.
+
+    `content_stats` overrides the content's own statistics: tiles of a large image use the whole image's,
+    so every tile is normalised the same way and no seams appear between them.
+    """
+    c_mean, c_std = content_stats if content_stats is not None else mean_std(content)
+    return (content - c_mean) / c_std * style_std + style_mean
+
+
+def blended_style_stats(style_features: list[torch.Tensor], weights: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixing styles: AdaIN is linear in the style's mean and std, so the weighted sum of the outputs for
+    each style equals one AdaIN with the weighted mean and std (the paper's style interpolation)."""
+    stats = [mean_std(f) for f in style_features]
+    mean = sum(w * m for (m, _), w in zip(stats, weights))
+    std = sum(w * s for (_, s), w in zip(stats, weights))
+    return mean, std
+
+
+class Decoder(nn.Module):
+    """Features (N, in_channels, H/2^k, W/2^k) -> image (N, 3, H, W) in [0, 1], k = len(widths) - 1.
+
+    Mirrors the encoder with nearest upsampling + reflection-padded 3x3 convolutions (as in the AdaIN
+    paper's decoder, which avoids the checkerboard artefacts of transposed convolutions) and no
+    normalisation layers, since normalisation would undo the statistics AdaIN just set.
+    """
+
+    def __init__(self, in_channels: int = 240, widths: tuple[int, ...] = (128, 64, 32, 16)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_channels
+        for i, w in enumerate(widths):
+            if i > 0:
+                layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(c, w, 3), nn.ReLU(inplace=True)]
+            if 0 < i < len(widths) - 1:  # one more convolution at the middle resolutions, where detail returns
+                layers += [nn.ReflectionPad2d(1), nn.Conv2d(w, w, 3), nn.ReLU(inplace=True)]
+            c = w
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(c, 3, 3)]
+        self.net = nn.Sequential(*layers)
+        self.scale = 2 ** (len(widths) - 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(features))
+
+
+def stylize_features(encoder, layer: str, decoder: Decoder, content: torch.Tensor,
+                     style_mean: torch.Tensor, style_std: torch.Tensor, alpha: float,
+                     content_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Content image (N, 3, H, W) in [0, 1] (H, W multiples of the decoder's scale) -> stylised image."""
+    fc = encoder(content, {layer})[layer]
+    t = adain(fc, style_mean, style_std, content_stats)
+    t = alpha * t + (1 - alpha) * fc
+    return decoder(t)
+
+
+# -- training -----------------------------------------------------------------------------------------------
 ENCODERS = {"efficientnet-lite0": {"block5_expanded": 240, "block3_expanded": 144}}
 
 
@@ -155,6 +225,35 @@ class AdaINFamily(Family):
         loaded.extras["layer"] = meta["config"]["layer"]
         return loaded
 
+    @torch.no_grad()
+    def stylize(self, model: LoadedModel, content: torch.Tensor, styles: list[torch.Tensor], weights: list[float],
+                strength: float = 1.0, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Content (1, 3, H, W) and style images (each (1, 3, h, w)) in [0, 1], mixed by `weights` (summing to
+        1) -> the content in the blended style, (1, 3, H, W) on the CPU. `strength` blends the AdaIN features
+        with the content's own (0: the content, 1: full style). Large images run in overlapping tiles;
+        `progress(tile, tiles)`."""
+        encoder, layer, decoder, device = model.extras["encoder"], model.extras["layer"], model.module, model.device
+        scale = decoder.scale
+        feats = []
+        for s in styles:
+            # The style is seen at the output's scale (longer sides matched), as in optimisation: its texture
+            # keeps its size relative to the picture, and a large style image costs no more than the output.
+            k = min(1.0, max(content.shape[-2:]) / max(s.shape[-2:]))
+            s = F.interpolate(s, scale_factor=k, mode="bilinear", align_corners=False, antialias=True) if k < 1 else s
+            feats.append(encoder(_pad(s, scale).to(device), {layer})[layer])
+        style_mean, style_std = blended_style_stats(feats, weights)
+        # Every tile is normalised with the whole image's content statistics (measured on the image at most one
+        # tile large), so tiles agree with each other.
+        small = F.interpolate(content, scale_factor=min(1.0, TILE / max(content.shape[-2:])), mode="bilinear",
+                              align_corners=False, antialias=True)
+        content_stats = mean_std(encoder(_pad(small, scale).to(device), {layer})[layer])
+
+        def one(x):
+            return stylize_features(encoder, layer, decoder, x.to(device), style_mean, style_std, strength,
+                                    content_stats).float().cpu()
+
+        return run_tiled(one, content, TILE, OVERLAP, multiple=scale, progress=progress)
+
     def trainer(self, config: dict, recipe: dict, accelerator, job_dir: Path) -> AdaINTrainer:
         return AdaINTrainer(config, recipe, accelerator, job_dir)
 
@@ -164,3 +263,9 @@ class AdaINFamily(Family):
         bs = min(int(recipe["batch_size"]), len(dataset))
         return torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=True, drop_last=True, generator=g,
                                            num_workers=0)
+
+
+def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x

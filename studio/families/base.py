@@ -1,7 +1,10 @@
-"""The small protocol through which a model family plugs into the registry, the services and training.
+"""The small protocol through which a model family plugs into the services and the training worker.
 
-A family is one module (`studio/families/<name>.py`) holding its network, its training step and its
-sampling, plus one line in `studio/families/__init__.py`. Families never import Gradio.
+A family is one module (`studio/families/<name>.py`) that owns everything about its kind of model:
+building it from a config, saving and loading its folder, its training step (a `Trainer`), sampling, its
+way into latent space (`encode`) and, for style families, stylising; plus one line in
+`studio/families/__init__.py`. Families import only the floors below them (core, data, vision, style),
+never a service, the UI or Gradio.
 
 Conventions for image families:
 - training batches are float tensors (N, C, H, W) in [-1, 1];
@@ -11,15 +14,14 @@ Conventions for image families:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,14 @@ class LoadedModel:
     device: torch.device
     weights_hash: str = ""
     extras: dict = field(default_factory=dict)
+
+
+@dataclass
+class Encoded:
+    """Images carried into a model's latent space by `Family.encode`."""
+    latents: torch.Tensor          # (N, *latent shape), as `Family.latents` returns for seeds
+    method: str                    # "encoder", "projection" or "ddim-inversion"
+    stopped_early: bool = False    # `cancelled()` turned True before the method finished
 
 
 class Trainer:
@@ -157,6 +167,15 @@ class Family:
     def sample(self, model: LoadedModel, seeds: list[int], settings: dict) -> torch.Tensor:
         return self.decode(model, self.latents(model, seeds), settings)
 
+    def encode(self, model: LoadedModel, images: torch.Tensor, settings: dict, *, steps: int = 200,
+               seed: int = 0, progress: Callable[[float, str], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> Encoded:
+        """The artist's images (N, C, H, W) in [0, 1], at the model's size and channels -> latents that
+        `decode(latents, settings)` turns back into (nearly) those images. `steps` bounds slow methods
+        (optimisation, inversion); `progress(fraction, description)` reports them; `cancelled()` True
+        stops them early. Families without a way in refuse."""
+        raise StudioError(f"{self.title} models cannot take your own images as keyframes yet; use seeds")
+
     # -- training -------------------------------------------------------------------------------
     def trainer(self, config: dict, recipe: dict, accelerator, job_dir: Path) -> Trainer:
         """The family's training state. `job_dir` holds spec.json and data.safetensors (and any files the
@@ -201,15 +220,3 @@ def load_state(module: torch.nn.Module, path: Path) -> None:
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise StudioError(f"weights in {path.name} do not fit this model's architecture ({first})") from None
-
-
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StudioError(f"{path.name} is missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StudioError(f"{path.name} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise StudioError(f"{path.name} must hold a JSON object")
-    return data

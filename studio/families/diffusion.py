@@ -4,22 +4,24 @@ sampling, and sampling with DDIM, DPM-Solver++ or ancestral DDPM (diffusers sche
 
 A saved model is a diffusers pipeline folder (`model_index.json`, `unet/`, `scheduler/`, written by
 `DDPMPipeline.save_pretrained`), so `diffusers.DDPMPipeline.from_pretrained(<model folder>)` loads a studio
-model, and `import_pipeline` brings a Hub pipeline id (for example `google/ddpm-cifar10-32`) or a local
-pipeline folder into the registry with the same loading code.
+model. An artist's own image enters the latent space by DDIM inversion (`ddim_invert`): the noise from
+which deterministic DDIM sampling redraws it.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..devices import generator, inference_autocast
-from ..errors import StudioError
-from .base import Family, LoadedModel, Setting, Trainer
+from ..core.devices import inference_autocast
+from ..core.errors import StudioError
+from ..core.seeds import generator
+from .base import Encoded, Family, LoadedModel, Setting, Trainer
 
 SIZES = (16, 32, 64)
 SAMPLERS = ("ddim", "dpm++", "ddpm")
@@ -169,6 +171,39 @@ class DiffusionTrainer(Trainer):
         return DDPMPipeline(unet=self.ema_weights.unet, scheduler=self.noise_scheduler)
 
 
+# -- DDIM inversion: an image into the model's latent space ------------------------------------------
+# DDIM with eta 0 is an ODE; running its steps backwards (Song et al., 2021; diffusers
+# `DDIMInverseScheduler`) carries an image x_0 to a noise x_T that DDIM sampling with the same number of
+# steps maps back close to x_0. The error comes from using the noise prediction at the previous step's
+# sample; it shrinks as the step count grows. The noise is then a keyframe like any seed's noise.
+# The "ddim" sampler (`denoise`, eta 0) walks the same timesteps back, so sampling the inverted noise with
+# the same step count reconstructs the image.
+
+@torch.no_grad()
+def ddim_invert(unet, scheduler_config: dict, images: torch.Tensor, steps: int = 50,
+                progress: Callable[[int, int], None] | None = None,
+                cancelled: Callable[[], bool] | None = None) -> torch.Tensor:
+    """Images (N, C, H, W) in [0, 1] at the UNet's size -> noise (N, C, H, W) at DDIM's first timestep.
+
+    `scheduler_config` is the model's DDPMScheduler config (dict); `steps` must equal the DDIM steps used to
+    sample the noise back. Raises InterruptedError when `cancelled()` turns True between steps.
+    """
+    from diffusers import DDIMInverseScheduler
+
+    inverse = DDIMInverseScheduler.from_config({**scheduler_config, "timestep_spacing": TIMESTEP_SPACING})
+    inverse.set_timesteps(steps)
+    device = next(unet.parameters()).device
+    x = (images.float() * 2 - 1).to(device)
+    for i, t in enumerate(inverse.timesteps):
+        if cancelled is not None and cancelled():
+            raise InterruptedError("cancelled")
+        eps = unet(x, t.to(device)).sample
+        x = inverse.step(eps, t, x).prev_sample
+        if progress is not None:
+            progress(i + 1, steps)
+    return x.float().cpu()
+
+
 class DiffusionFamily(Family):
     name = "diffusion"
     kind = "image"
@@ -234,45 +269,21 @@ class DiffusionFamily(Family):
         return denoise(model.module, model.extras["scheduler_config"], latents, settings.get("sampler", "ddim"),
                        int(settings.get("steps", 25)), float(settings.get("eta", 0.0)), model.device)
 
+    def encode(self, model: LoadedModel, images: torch.Tensor, settings: dict, *, steps: int = 200,
+               seed: int = 0, progress=None, cancelled=None) -> Encoded:
+        """DDIM inversion with the sampling settings' step count (the step count the animation samples with)."""
+        total = int(settings["steps"])
+
+        def report(step, n):
+            if progress is not None:
+                progress(step / n, f"DDIM inversion of your images: step {step}/{n}")
+
+        try:
+            latents = ddim_invert(model.module, model.extras["scheduler_config"], images, total, progress=report,
+                                  cancelled=cancelled)
+        except InterruptedError:
+            raise StudioError("cancelled") from None
+        return Encoded(latents, "ddim-inversion")
+
     def trainer(self, config: dict, recipe: dict, accelerator, job_dir=None) -> DiffusionTrainer:
         return DiffusionTrainer(config, recipe, accelerator)
-
-
-def import_pipeline(source: str, name: str, registry=None):
-    """Bring a diffusers unconditional pipeline into the registry as a diffusion model named `name`.
-
-    `source` is a Hub id (e.g. "google/ddpm-cifar10-32", needs the network) or a local pipeline folder. Only
-    safetensors weights are read. Offline (HF_HUB_OFFLINE=1) a Hub id fails at once with a StudioError."""
-    from diffusers import DDPMPipeline, UNet2DModel
-
-    from ..registry import check_name, default_registry
-
-    registry = registry or default_registry()
-    check_name(name)
-    if registry.exists(name):
-        raise StudioError(f"a model named {name!r} already exists; choose another name")
-    source = str(source).strip()
-    if not source:
-        raise StudioError("give a Hub pipeline id (like google/ddpm-cifar10-32) or a local pipeline folder")
-    try:
-        pipe = DDPMPipeline.from_pretrained(source, use_safetensors=True)
-    except OSError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StudioError(f"could not load the diffusers pipeline {source!r}: it is not a local pipeline folder, "
-                          "and the Hub is unreachable or has no such repository with safetensors weights "
-                          f"(offline mode: HF_HUB_OFFLINE={__import__('os').environ.get('HF_HUB_OFFLINE', '0')}). "
-                          f"Details: {first}") from None
-    except (ValueError, TypeError) as exc:
-        raise StudioError(f"{source!r} is not a diffusers unconditional image pipeline ({exc})") from None
-    if not isinstance(pipe.unet, UNet2DModel):
-        raise StudioError(f"{source!r} is not an unconditional UNet2DModel pipeline")
-    cfg = pipe.unet.config
-    size = cfg.sample_size if isinstance(cfg.sample_size, int) else int(cfg.sample_size[0])
-    meta = {"config": {"image_size": size, "channels": cfg.in_channels, "imported_from": source},
-            "shapes": {"image_size": size, "channels": cfg.in_channels},
-            "recipe": {}, "metrics": {},
-            "dataset": {"name": source, "source": f"diffusers pipeline {source}",
-                        "license": "see the source repository's model card"},
-            "training": {"command": f"python -c \"from studio.families.diffusion import import_pipeline; "
-                                    f"import_pipeline('{source}', '{name}')\""}}
-    return registry.save(name, "diffusion", pipe, meta)

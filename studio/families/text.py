@@ -27,8 +27,8 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from ..devices import generator
-from ..errors import StudioError
+from ..core.errors import StudioError
+from ..core.seeds import generator
 from .base import Family, LoadedModel, Setting, Trainer
 
 SIZES = {  # name: (layers, heads, width)
@@ -95,8 +95,14 @@ def generate_tokens(model, prompt_ids: list[int], *, seeds: list[int], max_new_t
     When prompt + output outgrow `context`, the model reads only the last `context` tokens. Tokens in
     `suppress_ids` (such as `<unk>`, which decodes to nothing) are never drawn.
     """
-    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, SuppressTokensLogitsProcessor,
-                              TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        SuppressTokensLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
 
     if not prompt_ids:
         raise StudioError("the prompt is empty after tokenising; write at least one character")
@@ -206,8 +212,8 @@ class TextTrainer(Trainer):
     unit = "tokens"
 
     def __init__(self, config: dict, recipe: dict, accelerator, job_dir: Path):
-        from transformers import AutoTokenizer
         from safetensors.torch import load_file
+        from transformers import AutoTokenizer
 
         self.recipe, self.accelerator = recipe, accelerator
         self.tokenizer = AutoTokenizer.from_pretrained(str(job_dir / "tokenizer"))

@@ -14,8 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..devices import generator, inference_autocast
-from .base import Family, LoadedModel, Setting, Trainer
+from ..core.devices import inference_autocast
+from ..core.errors import StudioError
+from ..core.seeds import generator
+from .base import Encoded, Family, LoadedModel, Setting, Trainer
 
 SIZES = (16, 32, 64)
 
@@ -133,10 +135,15 @@ class VAEFamily(Family):
         return torch.sigmoid(logits.float()).cpu()
 
     @torch.no_grad()
-    def encode(self, model: LoadedModel, images: torch.Tensor) -> torch.Tensor:
-        """Images (N, C, H, W) in [0, 1] at the model's size -> latent means (N, latent_dim)."""
+    def encode(self, model: LoadedModel, images: torch.Tensor, settings: dict, **_) -> Encoded:
+        """Images (N, C, H, W) in [0, 1] at the model's size -> the encoder's means (N, latent_dim), divided by
+        the temperature that `decode` multiplies by, so each decodes to the image's own latent."""
+        temperature = float(settings.get("temperature", 1.0))
+        if temperature <= 0:
+            raise StudioError("temperature 0 maps every latent to the same image; use a temperature above 0 "
+                              "to take your own images into the model")
         mu, _ = model.module.encode(images.to(model.device) * 2 - 1)
-        return mu.float().cpu()
+        return Encoded(mu.float().cpu() / temperature, "encoder")
 
     def trainer(self, config: dict, recipe: dict, accelerator, job_dir=None) -> VAETrainer:
         return VAETrainer(config, recipe, accelerator)

@@ -1,7 +1,7 @@
 """Latent-direction sliders: the functions behind the Interpolate tab's sliders and `/directions`, `/move`.
 
 An image (a seed's, or the artist's own, encoded) is moved along the model's principal latent directions
-(`studio.directions`, computed once per model and cached under STUDIO_HOME).
+(`studio.latent.directions`, computed once per model and cached under STUDIO_HOME).
 """
 from __future__ import annotations
 
@@ -14,14 +14,13 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..config import settings as studio_settings
-from ..directions import directions_for, move
-from ..encoding import encode_images
-from ..errors import StudioError
-from ..media import save_png, to_pil
-from .generate import MAX_SEED
-from .generate import load_image_model
-from .interpolate import RESAMPLING, load_keyframe_images, output_size
+from ..core.environment import environment
+from ..core.errors import StudioError
+from ..core.media import save_png, to_pil
+from ..core.seeds import check_seed
+from ..latent.directions import directions_for, move
+from .interpolate import RESAMPLING, encode_keyframes, load_keyframe_images, output_size
+from .models import load_image_model
 
 MAX_AMOUNT = 5.0   # prior standard deviations; beyond this images leave what the model has learned
 _encoded: OrderedDict[tuple, torch.Tensor] = OrderedDict()  # latents of recently moved images
@@ -32,7 +31,7 @@ _ENCODED_KEEP = 16
 def latent_directions(model: str, progress=None) -> dict:
     """How many directions the model has and how much of the image variance each explains (0-1)."""
     record, loaded = load_image_model(model)
-    found = directions_for(loaded, studio_settings().home, progress=progress)
+    found = directions_for(loaded, environment().home, progress=progress)
     return {"model": record.name, "directions": int(found.vectors.shape[0]),
             "explained": [round(float(e), 4) for e in found.explained], "samples": found.samples}
 
@@ -51,7 +50,7 @@ def _image_latent(loaded, record, image, checked, projection_steps) -> torch.Ten
             return _encoded[key]
     shapes = record.meta.get("shapes", {})
     pictures, _, _ = load_keyframe_images([path], int(shapes.get("image_size", 32)), int(shapes.get("channels", 3)))
-    latent = encode_images(loaded, pictures, checked, projection_steps=projection_steps).latents[0]
+    latent = encode_keyframes(loaded, pictures, checked, projection_steps=projection_steps).latents[0]
     with _encoded_lock:
         _encoded[key] = latent
         while len(_encoded) > _ENCODED_KEEP:
@@ -73,13 +72,11 @@ def move_along(model: str, amounts: list[float], seed: int | None = 0, image: st
             raise StudioError(f"each amount must be between -{MAX_AMOUNT:g} and {MAX_AMOUNT:g}; got {a:g}")
     if resample not in RESAMPLING:
         raise StudioError(f"resample must be one of {', '.join(RESAMPLING)}; got {resample!r}")
-    found = directions_for(loaded, studio_settings().home)
+    found = directions_for(loaded, environment().home)
     if image:
         base, source = _image_latent(loaded, record, image, checked, int(projection_steps)), {"image": Path(image).name}
     else:
-        seed = 0 if seed is None else int(seed)
-        if not 0 <= seed <= MAX_SEED:
-            raise StudioError(f"seed must be between 0 and {MAX_SEED}; got {seed}")
+        seed = check_seed(0 if seed is None else seed)
         base, source = family.latents(loaded, [seed])[0], {"seed": seed}
     moved = move(base, found, amounts)
     picture = family.decode(loaded, moved[None], checked)[0]

@@ -1,7 +1,6 @@
 """Unconditional image generation: the function behind the Generate tab, `/generate` and the CLI."""
 from __future__ import annotations
 
-import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,13 +8,13 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..devices import pick_device
-from ..errors import StudioError
-from ..media import grid, read_png_parameters, save_png, to_pil, zip_files
-from ..registry import default_registry
+from ..core.errors import StudioError, check_number
+from ..core.media import grid, read_png_parameters, save_png, to_pil, zip_files
+from ..core.seeds import resolve_seed, seed_range
+from ..families import FAMILIES
+from .models import load_image_model
 
 MAX_COUNT = 64
-MAX_SEED = 2**31 - 1
 
 
 @dataclass
@@ -27,24 +26,14 @@ class Generated:
     parameters: dict      # shared settings (model, weights hash, family, sampling settings)
 
 
-def resolve_seed(seed: int | None) -> int:
-    """-1 or None means a fresh random seed; others must be in 0..2^31-1."""
-    if seed is None or int(seed) < 0:
-        return secrets.randbelow(MAX_SEED)
-    seed = int(seed)
-    if seed > MAX_SEED:
-        raise StudioError(f"seed must be between 0 and {MAX_SEED} (or -1 for random); got {seed}")
-    return seed
-
-
-def load_image_model(model: str):
-    """The registry record and the loaded model (on the chosen device) of an image model, or a StudioError."""
-    registry = default_registry()
-    record = registry.get(model)
-    loaded = registry.load(model, pick_device())
-    if loaded.family.kind != "image":
-        raise StudioError(f"{model!r} is a {loaded.family.title} model, not an image model")
-    return record, loaded
+def sampling_settings(kind: str = "image") -> dict:
+    """Every sampling setting that a family of `kind` takes, by name (a `Setting`: default, range, help)."""
+    found = {}
+    for family in FAMILIES.values():
+        if family.kind == kind:
+            for setting in family.settings:
+                found.setdefault(setting.name, setting)
+    return found
 
 
 def sample_images(model: str, seeds: list[int], settings: dict) -> tuple[torch.Tensor, dict]:
@@ -65,10 +54,9 @@ def sample_images(model: str, seeds: list[int], settings: dict) -> tuple[torch.T
 def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | None = None,
              **settings) -> Generated:
     """Generate `count` images with seeds seed, seed+1, ...; write PNGs, a grid and a zip."""
-    if not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
-        raise StudioError(f"count must be between 1 and {MAX_COUNT}; got {count}")
+    count = check_number("count", count, 1, MAX_COUNT, whole=True)
     base = resolve_seed(seed)
-    seeds = [(base + i) % (MAX_SEED + 1) for i in range(count)]
+    seeds = seed_range(base, count)
     images, params = sample_images(model, seeds, settings)
     out = Path(out_dir or tempfile.mkdtemp(prefix="studio-generate-"))
     out.mkdir(parents=True, exist_ok=True)

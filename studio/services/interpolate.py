@@ -1,40 +1,54 @@
 """Latent-space animations: the function behind the Interpolate tab, `/interpolate` and the CLI.
 
 Keyframes are seeds (their latents, exactly as `/generate` draws them) and the artist's own images
-(encoded: `studio.encoding`). The path between them (`studio.interpolate`) is decoded in batches and
+(carried into the latent space by their family's `encode`: VAE encoding, GAN projection, DDIM inversion).
+The path between them (`studio.latent.paths`) is decoded in batches and
 written as PNG frames (parameters embedded), a zip of them, a contact-sheet strip, a looping GIF and an
 H.264 MP4, plus a JSON sidecar with every parameter (also embedded in the GIF comment and MP4 metadata).
 """
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import imageio.v2 as imageio_v2
-import imageio.v3 as iio
 import numpy as np
 import torch
 from PIL import Image
 
 from .. import __version__
-from ..datasets import open_image, to_model_image
-from ..encoding import encode_images
-from ..errors import StudioError, check_number
-from ..interpolate import EASINGS, METHODS, decode_in_batches, frame_count, keyframe_path, random_walk
-from ..media import grid, save_png, to_pil, zip_files
-from .generate import MAX_SEED, load_image_model
+from ..core.errors import StudioError, check_number
+from ..core.images import open_image
+from ..core.media import (
+    MACRO_BLOCK,
+    grid,
+    save_png,
+    to_pil,
+    write_gif,
+    write_mp4,
+    zip_files,
+)
+from ..core.seeds import parse_seeds
+from ..data.images import to_model_image
+from ..families.base import LoadedModel
+from ..latent.paths import (
+    EASINGS,
+    METHODS,
+    decode_in_batches,
+    frame_count,
+    keyframe_path,
+    random_walk,
+)
+from ..vision.perceptual import perceptual_distance
+from .models import load_image_model
 
 MAX_KEYFRAMES = 16
 MAX_FRAMES = 240          # per segment
 MAX_TOTAL_FRAMES = 960    # in one animation: 80 s at 12 fps
 MAX_FPS = 50              # GIF frame delays are in 1/100 s and browsers slow anything under 2/100 s
 MIN_SIZE, MAX_SIZE = 16, 1024
-MACRO_BLOCK = 16          # H.264 encodes 16x16 blocks; sizes are kept multiples of 16 so none is padded
 DEFAULT_SIZE = 256        # default output side: the model's size scaled up to at least this, for posting
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "lanczos": Image.Resampling.LANCZOS}
 SHEET_FRAMES = 12         # frames shown on the contact sheet
@@ -54,30 +68,6 @@ class Interpolation:
     parameters: dict
     reconstructions: list[tuple[Path, Path]] = field(default_factory=list)  # (your image, reconstruction)
     notes: list[str] = field(default_factory=list)  # what was done to the input (converted, resized)
-
-
-def parse_seeds(seeds: str | list[int] | None) -> list[int]:
-    """"11, 42, 7" (commas and/or spaces) -> [11, 42, 7]; "random" -> two fresh random seeds; "" -> []."""
-    if seeds is None:
-        return []
-    if isinstance(seeds, (list, tuple)):
-        parts = [str(s) for s in seeds]
-    else:
-        text = str(seeds).strip()
-        if text.lower() == "random":
-            return [secrets.randbelow(MAX_SEED) for _ in range(2)]
-        parts = [p for p in re.split(r"[,\s]+", text) if p]
-    values = []
-    for part in parts:
-        try:
-            value = int(part)
-        except ValueError:
-            raise StudioError(f"seeds must be whole numbers separated by commas, like '11, 42, 7', or 'random'; "
-                              f"{part!r} is not a whole number") from None
-        if not 0 <= value <= MAX_SEED:
-            raise StudioError(f"each seed must be between 0 and {MAX_SEED}; got {value}")
-        values.append(value)
-    return values
 
 
 def output_size(size, image_size: int) -> int:
@@ -101,11 +91,9 @@ def load_keyframe_images(paths: list, image_size: int, channels: int) -> tuple[t
     for raw in paths:
         path = Path(raw if isinstance(raw, (str, Path)) else getattr(raw, "name", raw))
         try:
-            im = open_image(path, path.name)
+            im = open_image(path)
         except StudioError as exc:
             raise StudioError(f"keyframe image {path.name}: {exc}; use PNG, JPEG or WebP images") from None
-        except FileNotFoundError:
-            raise StudioError(f"keyframe image {path.name} was not found") from None
         mode = "grey" if channels == 1 else "colour"
         changed = []
         if im.size != (image_size, image_size):
@@ -143,23 +131,29 @@ def _upscale(image: torch.Tensor, side: int, resample: str) -> Image.Image:
     return pil
 
 
-def _write_gif(frames: list[np.ndarray], path: Path, fps: int, comment: str) -> Path:
-    # GIF delays are whole 1/100 s; imageio/Pillow round the millisecond duration to them. loop=0: forever.
-    iio.imwrite(path, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0, comment=comment)
-    return path
+@dataclass
+class Encoded:
+    """The artist's images in a model's latent space, with what the model makes of them."""
+    latents: torch.Tensor          # (N, *latent shape), as `family.latents` returns for seeds
+    reconstructions: torch.Tensor  # (N, C, H, W) in [0, 1]: family.decode(latents, settings)
+    distances: list[float]         # perceptual distance of each reconstruction to its image (0 = same)
+    method: str                    # "encoder", "projection" or "ddim-inversion"
+    stopped_early: bool = False
 
 
-def _write_mp4(frames: list[np.ndarray], path: Path, fps: int, comment: str) -> Path:
-    # libx264 + yuv420p is what browsers, phones and social sites play; imageio-ffmpeg ships ffmpeg itself.
-    writer = imageio_v2.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=8,
-                                   pixelformat="yuv420p", macro_block_size=MACRO_BLOCK,
-                                   output_params=["-metadata", f"comment={comment}"], ffmpeg_log_level="error")
-    try:
-        for frame in frames:
-            writer.append_data(frame)
-    finally:
-        writer.close()
-    return path
+def encode_keyframes(model: LoadedModel, images: torch.Tensor, settings: dict, projection_steps: int = 200,
+                     seed: int = 0, progress: Progress | None = None,
+                     cancelled: Callable[[], bool] | None = None) -> Encoded:
+    """Images (N, C, H, W) in [0, 1], at the model's size and channels -> their latents (the family's
+    `encode`) with their reconstructions, decoded exactly as the animation will decode them, so the artist
+    sees beside the original what the keyframe will really look like."""
+    found = model.family.encode(model, images, settings, steps=projection_steps, seed=seed, progress=progress,
+                                cancelled=cancelled)
+    reconstructions = model.family.decode(model, found.latents, settings).float().cpu()
+    with torch.no_grad():
+        distances = perceptual_distance(reconstructions, images.float()).tolist()
+    return Encoded(found.latents, reconstructions, [round(d, 4) for d in distances], found.method,
+                   found.stopped_early)
 
 
 def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: list | None = None,
@@ -228,7 +222,7 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
         parts.append(family.latents(loaded, seed_list).float())
     if image_paths:
         pictures, names, notes = load_keyframe_images(image_paths, image_size, channels)
-        encoded = encode_images(loaded, pictures, checked, projection_steps=projection_steps,
+        encoded = encode_keyframes(loaded, pictures, checked, projection_steps=projection_steps,
                                 progress=lambda f, text: report(0.5 * f, text), cancelled=cancelled)
         parts.append(encoded.latents.float())
         if encoded.stopped_early:
@@ -286,8 +280,8 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
     sheet = save_png(grid(thumbs.clamp(0, 1), nrow=len(picks)), out / f"{name}-sheet.png",
                      {**params, "sheet_frames": picks.tolist()})
     comment = json.dumps(params, sort_keys=True)
-    gif = _write_gif(pixels, out / f"{name}.gif", fps, comment)
-    mp4 = _write_mp4(pixels, out / f"{name}.mp4", fps, comment)
+    gif = write_gif(pixels, out / f"{name}.gif", fps, comment)
+    mp4 = write_mp4(pixels, out / f"{name}.mp4", fps, comment)
     sidecar = out / f"{name}.json"
     sidecar.write_text(json.dumps({**params, "notes": notes}, indent=2), encoding="utf-8")
     archive = zip_files(frame_paths, out / f"{name}-frames.zip")

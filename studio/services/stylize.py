@@ -1,48 +1,53 @@
 """Neural style transfer: the function behind the Style tab, `/stylize` and scripts.
 
 Three methods:
-- "optimization": Gatys et al., the image itself is optimised (slow, any style, best quality per style);
-- "adain": one forward pass for any style image, with an AdaIN decoder from the registry;
-- the name of a per-style network in the registry (family "style"): one forward pass, one fixed style.
-With no method given: AdaIN when a decoder is installed, else optimisation.
+- "optimization": Gatys et al., the image itself is optimised (slow, any style, best quality per style;
+  `studio.style.optimize`);
+- "adain": one forward pass for any style image, with an AdaIN decoder from the registry
+  (`studio.families.adain`);
+- the name of a per-style network in the registry (`studio.families.style`): one forward pass, one style.
+With no method given: AdaIN when a decoder is installed, else optimisation. This module reads the inputs,
+chooses the method, applies colour preservation and masks around it, and saves the PNG.
 
-Every result is a PNG carrying its parameters (`studio.media.save_png`).
+Every result is a PNG carrying its parameters (`studio.core.media.save_png`).
 """
 from __future__ import annotations
 
 import hashlib
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from .. import __version__
-from ..devices import pick_device
-from ..errors import StudioError, check_number
-from ..features import StyleNetwork, style_network
-from ..media import save_png, to_pil
-from ..registry import default_registry
-from ..style.adain import blended_style_stats, stylize_features
-from ..style.losses import apply_mask, keep_colors, luminance, match_luminance, mean_std, soften_mask
+from ..core.errors import StudioError, check_number
+from ..core.images import open_image
+from ..core.media import save_png, to_pil
+from ..core.registry import default_registry
+from ..core.seeds import check_seed
+from ..data.examples import installed_images
+from ..style.losses import (
+    apply_mask,
+    keep_colors,
+    luminance,
+    match_luminance,
+    soften_mask,
+)
 from ..style.optimize import optimize
-from ..style.tiling import run_tiled
+from ..vision.features import StyleNetwork, style_network
+from .models import load_model
 
 BUILTIN_METHODS = ("optimization", "adain")
 MIN_SIZE, MAX_SIZE = 64, 2048          # output's longer side, px
 MAX_OPTIMIZATION_SIZE = 1024           # optimisation is minutes per image above this on a CPU
 MAX_STEPS = 2000
 MIN_STYLE_SIDE = 32                    # smaller style images hold too little texture to transfer
-MAX_DECODE_PIXELS = 80_000_000         # PIL's own hard limit (twice studio.datasets' 40 MP warning level)
 STYLE_WORKING_SIDE = 1024              # style images are downscaled to this (longer side) right after decoding
-TILE = 768                             # feed-forward methods: tile size for large outputs, px
-TILE_OVERLAP = 64
 
 
 @dataclass
@@ -71,29 +76,12 @@ def _open(value, role: str) -> tuple[Image.Image, str]:
         if not path.is_file():
             raise StudioError(f"the {role} image file {path.name!r} was not found")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked below
-                im = Image.open(path)
-        except Image.DecompressionBombError:
-            raise StudioError(f"the {role} image is over the {MAX_DECODE_PIXELS // 1_000_000} megapixel limit "
-                              "for safe decoding; scale it down first") from None
-        except UnidentifiedImageError:
-            raise StudioError(f"the {role} file {path.name!r} is not an image (use PNG, JPEG or WebP)") from None
-        except OSError as exc:
-            raise StudioError(f"the {role} file {path.name!r} cannot be read ({exc})") from None
-        w, h = im.size
-        if w * h > MAX_DECODE_PIXELS:
-            raise StudioError(f"the {role} image is {w}x{h}, over the {MAX_DECODE_PIXELS // 1_000_000} megapixel "
-                              "limit for safe decoding; scale it down first")
-        # JPEG can decode at 1/2, 1/4 or 1/8 size directly: a huge photo never needs its full pixels in memory.
-        im.draft("RGB", (STYLE_WORKING_SIDE, STYLE_WORKING_SIDE))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # size already checked above
-                im.load()
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise StudioError(f"the {role} image data is broken ({exc})") from None
-        im = ImageOps.exif_transpose(im)
+            # JPEG decodes straight at a reduced scale: a huge photo never needs its full pixels in memory.
+            im = open_image(path, working_side=STYLE_WORKING_SIDE)
+        except StudioError as exc:
+            if str(exc) == "not an image file":
+                raise StudioError(f"the {role} file {path.name!r} is not an image (use PNG, JPEG or WebP)") from None
+            raise StudioError(f"the {role} file {path.name!r} cannot be used: {exc}") from None
     digest = hashlib.sha256(im.tobytes()).hexdigest()[:12]
     return im, digest
 
@@ -207,6 +195,11 @@ def available_methods() -> list[str]:
     return methods + [r.name for r in registry.list(family="style")]
 
 
+def example_images(kind: str | None = None) -> dict:
+    """Images installed with the studio's packages, by name ("photo" or "texture" `kind`, or all)."""
+    return {n: i for n, i in installed_images().items() if kind is None or i.kind == kind}
+
+
 def default_method() -> str:
     return "adain" if default_registry().list(family="adain") else "optimization"
 
@@ -255,7 +248,7 @@ def stylize(content, style=None, method: str | None = None, styles: list | None 
     strength = check_number("strength", strength, 0.0, 1.0)
     size = check_number("size", size, MIN_SIZE, MAX_SIZE, whole=True)
     steps = check_number("steps", steps, 1, MAX_STEPS, whole=True)
-    seed = check_number("seed", seed, 0, 2**31 - 1, whole=True)
+    seed = check_seed(seed)
     if optimizer not in ("lbfgs", "adam"):
         raise StudioError("optimizer must be 'lbfgs' or 'adam'")
     if init not in ("content", "noise"):
@@ -302,16 +295,20 @@ def stylize(content, style=None, method: str | None = None, styles: list | None 
                                                   init, tv_weight, seed, preserve_colors, say, preview,
                                                   preview_every, cancel)
     else:
-        registry = default_registry()
-        record = registry.get(model_name)
-        loaded = registry.load(model_name, pick_device())
+        loaded = load_model(model_name)
         params.update(style_model=model_name, weights=loaded.weights_hash,
                       feature_network=loaded.meta["config"].get("encoder", "") if kind == "adain" else "")
-        say(0.1, f"stylising with {record.name}")
+        say(0.1, f"stylising with {model_name}")
+        tiles = lambda done, total: say(0.1 + 0.9 * done / total, f"tile {done} of {total}")  # noqa: E731
         if kind == "adain":
-            out = _run_adain(loaded, content_t, style_ts, weights, strength, preserve_colors, say)
+            # Colour preservation (Gatys et al. 2016): transfer on luminance only, then put the colours back.
+            source = luminance(content_t) if preserve_colors else content_t
+            styles_in = [match_luminance(s, content_t) for s in style_ts] if preserve_colors else style_ts
+            out = loaded.family.stylize(loaded, source, styles_in, weights, strength, progress=tiles)
         else:
-            out = _run_network(loaded, content_t, strength, preserve_colors, say)
+            out = loaded.family.stylize(loaded, content_t, strength, progress=tiles)
+        if preserve_colors:
+            out = keep_colors(out, content_t)
     if mask_t is not None:
         radius = max(1, round(max(out.shape[-2:]) / 100))  # a soft edge about 1% of the image wide
         out = apply_mask(out, content_t, soften_mask(mask_t, radius))
@@ -350,48 +347,3 @@ def _run_optimization(content, styles, weights, network: StyleNetwork, steps, st
                       init=init, seed=seed, callback=callback, should_stop=cancel)
     out = keep_colors(result.image, content) if preserve_colors else result.image
     return out, result.history, result.stopped
-
-
-@torch.no_grad()
-def _run_adain(loaded, content, styles, weights, strength, preserve_colors, say):
-    encoder, layer, decoder = loaded.extras["encoder"], loaded.extras["layer"], loaded.module
-    device = loaded.device
-    source = luminance(content) if preserve_colors else content
-    styles_in = [match_luminance(s, content) for s in styles] if preserve_colors else styles
-    scale = decoder.scale
-    feats = []
-    for s in styles_in:
-        # The style is seen at the output's scale (longer sides matched), as in optimisation: its texture
-        # keeps its size relative to the picture, and a large style image costs no more than the output.
-        k = min(1.0, max(source.shape[-2:]) / max(s.shape[-2:]))
-        s = F.interpolate(s, scale_factor=k, mode="bilinear", align_corners=False, antialias=True) if k < 1 else s
-        feats.append(encoder(_pad(s, scale).to(device), {layer})[layer])
-    style_mean, style_std = blended_style_stats(feats, weights)
-    # Every tile is normalised with the whole image's content statistics (measured on the image at most one
-    # tile large), so tiles agree with each other.
-    small = F.interpolate(source, scale_factor=min(1.0, TILE / max(source.shape[-2:])), mode="bilinear",
-                          align_corners=False, antialias=True)
-    content_stats = mean_std(encoder(_pad(small, scale).to(device), {layer})[layer])
-
-    def one(x):
-        return stylize_features(encoder, layer, decoder, x.to(device), style_mean, style_std, strength,
-                                content_stats).float().cpu()
-
-    out = run_tiled(one, source, TILE, TILE_OVERLAP, multiple=scale,
-                    progress=lambda d, n: say(0.1 + 0.9 * d / n, f"tile {d} of {n}"))
-    return keep_colors(out, content) if preserve_colors else out
-
-
-def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-
-
-@torch.no_grad()
-def _run_network(loaded, content, strength, preserve_colors, say):
-    net, device = loaded.module, loaded.device
-    out = run_tiled(lambda x: net(x.to(device)).float().cpu(), content, TILE, TILE_OVERLAP, multiple=4,
-                    progress=lambda d, n: say(0.1 + 0.9 * d / n, f"tile {d} of {n}"))
-    out = strength * out + (1 - strength) * content
-    return keep_colors(out, content) if preserve_colors else out

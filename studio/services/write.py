@@ -21,13 +21,18 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .. import __version__
-from ..devices import pick_device
-from ..errors import StudioError
+from ..core.devices import pick_device
+from ..core.errors import StudioError, check_number
+from ..core.registry import default_registry
+from ..core.seeds import resolve_seed, seed_range
 from ..families.base import LoadedModel
-from ..families.pretrained import BUILTIN_PRETRAINED, check_pretrained_source, load_pretrained
+from ..families.pretrained import (
+    BUILTIN_PRETRAINED,
+    check_pretrained_source,
+    load_pretrained,
+)
 from ..families.text import TextFamily, context_length, generate_tokens, unknown_ids
-from ..registry import default_registry
-from .generate import MAX_SEED, resolve_seed
+from .models import load_model
 
 DEFAULT_MODEL = "fortunes-char"
 MAX_NEW_TOKENS = 2000
@@ -44,7 +49,7 @@ PRESETS = {
     "song": {"prompt": "Verse 1:\n", "max_new_tokens": 300, "temperature": 0.85, "top_k": 40, "top_p": 0.95,
              "repetition_penalty": 1.15, "stop": ""},
 }
-_SETTINGS = {s.name: s for s in TextFamily.settings}
+SETTINGS = {s.name: s for s in TextFamily.settings}  # sampling settings: name -> Setting (range, help)
 
 
 @dataclass
@@ -69,7 +74,7 @@ def load_text_model(model: str | None) -> tuple[object, object, str, str]:
     registry = default_registry()
     device = pick_device()
     if registry.exists(name):
-        loaded: LoadedModel = registry.load(name, device)
+        loaded: LoadedModel = load_model(name, device)
         if loaded.family.kind != "text":
             raise StudioError(f"{name!r} is a {loaded.family.title} model, not a text model")
         return loaded.module, loaded.extras["tokenizer"], name, loaded.weights_hash
@@ -103,15 +108,10 @@ def parse_stops(stop) -> list[str]:
 def check_inputs(prompt, max_new_tokens, variations, settings: dict) -> dict:
     if prompt is None or not str(prompt).strip():
         raise StudioError("write a prompt: a few words for the model to continue")
-    try:
-        max_new_tokens = int(max_new_tokens)
-    except (TypeError, ValueError):
-        raise StudioError(f"max_new_tokens must be a whole number; got {max_new_tokens!r}") from None
-    if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise StudioError(f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS}; got {max_new_tokens}")
-    if not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
-        raise StudioError(f"variations must be between 1 and {MAX_VARIATIONS}; got {variations!r}")
-    return {name: _SETTINGS[name].check(settings.get(name)) for name in _SETTINGS}
+    max_new_tokens = check_number("max_new_tokens", max_new_tokens, 1, MAX_NEW_TOKENS, whole=True)
+    variations = check_number("variations", variations, 1, MAX_VARIATIONS, whole=True)
+    return {"max_new_tokens": max_new_tokens, "variations": variations,
+            **{name: SETTINGS[name].check(settings.get(name)) for name in SETTINGS}}
 
 
 def _tail_ok(text: str) -> str:
@@ -132,9 +132,10 @@ def stream(prompt: str, model: str | None = None, max_new_tokens: int = 200, tem
     settings = check_inputs(prompt, max_new_tokens, variations,
                             {"temperature": temperature, "top_k": top_k, "top_p": top_p,
                              "repetition_penalty": repetition_penalty})
+    max_new_tokens, variations = settings.pop("max_new_tokens"), settings.pop("variations")
     stops = parse_stops(stop)
     base_seed = resolve_seed(seed)
-    seeds = [(base_seed + i) % (MAX_SEED + 1) for i in range(variations)]
+    seeds = seed_range(base_seed, variations)
     net, tok, name, weights = load_text_model(model)
     notes: list[str] = []
     prompt = str(prompt)

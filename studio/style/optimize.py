@@ -2,7 +2,7 @@
 
 Starting from the content image (or noise), the pixels are changed to lower
     content_weight * content loss + style_weight * style loss + tv_weight * total variation
-measured in a frozen pretrained network (`studio.features.StyleNetwork`). L-BFGS converges in far fewer
+measured in a frozen pretrained network (`studio.vision.features.StyleNetwork`). L-BFGS converges in far fewer
 steps than Adam here (measured: clearly better at 200 steps); Adam is offered because it uses less memory
 and each step costs one evaluation. Large outputs are made coarse to fine: the result at half the size,
 upsampled, starts the next scale, so big structures settle cheaply and the fine scale only refines.
@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..features import StyleNetwork
+from ..vision.features import StyleNetwork
 from .losses import blended_grams, content_loss, style_loss, tv_loss
 
 COARSEST = 256  # the smallest scale of a coarse-to-fine run, px (longer side)

@@ -11,6 +11,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+TILE = 768      # feed-forward style methods: tile side for large outputs, px
+OVERLAP = 64    # px shared by neighbouring tiles, blended linearly
+
 
 def run_padded(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, multiple: int) -> torch.Tensor:
     """`fn` on `image` (N, 3, H, W) reflection-padded up to multiples of `multiple`, cropped back to H x W."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import __version__
-from ..config import settings
+from ..core.environment import environment
 from . import generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
 
 CSS = """
@@ -15,7 +15,7 @@ footer { visibility: hidden; }
 
 def build_demo() -> gr.Blocks:
     """The whole app as a `gr.Blocks`, queue configured; launch it with `launch_options()`."""
-    s = settings()
+    s = environment()
     with gr.Blocks(title="Creative studio") as demo:
         gr.Markdown(f"# Creative studio\nTrain and use your own generative models. Version {__version__}.")
         with gr.Tabs(elem_id="tabs"):
@@ -39,7 +39,7 @@ def build_demo() -> gr.Blocks:
 
 def launch_options() -> dict:
     """Keyword arguments for `demo.launch()` from the settings (Gradio 6 takes theme and css here)."""
-    s = settings()
+    s = environment()
     # Samples and model cards are served straight from the model and job folders.
     allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
     return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS,

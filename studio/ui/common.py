@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterator
 
 import gradio as gr
 
-from ..errors import StudioError
-from ..registry import default_registry
+from ..core.errors import StudioError
+from ..services.models import list_models
 
 log = logging.getLogger("studio.ui")
 
@@ -72,13 +72,13 @@ def user_errors(fn):
 
 
 def model_names(kind: str | None = None) -> list[str]:
-    return [r.name for r in default_registry().list(kind=kind)]
+    return [r["name"] for r in list_models(kind=kind)]
 
 
 def model_choices(kind: str | None = None) -> list[tuple[str, str]]:
     """(label, name) pairs for a dropdown: the name with its family and where it comes from."""
-    return [(f"{r.name}  ({r.family}, {'shipped' if r.shipped else 'yours'})", r.name)
-            for r in default_registry().list(kind=kind)]
+    return [(f"{r['name']}  ({r['family']}, {'shipped' if r['source'] == 'shipped' else 'yours'})", r["name"])
+            for r in list_models(kind=kind)]
 
 
 def selected_value(evt: gr.SelectData):

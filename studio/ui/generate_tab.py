@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..families import FAMILIES
-from ..registry import default_registry
-from ..services.generate import MAX_COUNT, generate, parameters_from_png
+from ..services.generate import (
+    MAX_COUNT,
+    generate,
+    parameters_from_png,
+    sampling_settings,
+)
+from ..services.models import settings_of
 from .common import COMPUTE, model_choices, user_errors
 
 # Every sampling setting any image family takes, by name (ranges and defaults live in the family).
-SETTINGS = {}
-for _family in FAMILIES.values():
-    if _family.kind == "image":
-        for _s in _family.settings:
-            SETTINGS.setdefault(_s.name, _s)
+SETTINGS = sampling_settings("image")
 SETTING_NAMES = list(SETTINGS)
 
 
@@ -42,8 +42,7 @@ def generate_api(model: str, count: int = 4, seed: int = -1, temperature: float 
 @user_errors
 def _generate_from_ui(model: str, count: int, seed: int, *values, progress=gr.Progress()):
     # The UI shows every family's controls; pass only the chosen model's own settings.
-    family = FAMILIES[default_registry().get(model).family]
-    own = {s.name for s in family.settings}
+    own = {s.name for s in settings_of(model)}
     given = {name: value for name, value in zip(SETTING_NAMES, values) if name in own}
     progress(0, desc="generating")
     return _outputs(generate(model, int(count), int(seed), **given))
@@ -51,7 +50,7 @@ def _generate_from_ui(model: str, count: int, seed: int, *values, progress=gr.Pr
 
 def _show_settings(model: str):
     try:
-        own = {s.name for s in FAMILIES[default_registry().get(model).family].settings}
+        own = {s.name for s in settings_of(model)}
     except Exception:
         own = set()
     updates = [gr.update(visible=name in own) for name in SETTING_NAMES]

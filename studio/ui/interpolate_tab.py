@@ -2,15 +2,27 @@
 looping GIF and an MP4; the artist's own images as keyframes; sliders along the model's latent directions."""
 from __future__ import annotations
 
-
 import gradio as gr
 
-from ..families import FAMILIES
-from ..media import read_png_parameters
-from ..registry import default_registry
 from ..services.directions import MAX_AMOUNT, latent_directions, move_along
-from ..services.interpolate import EASINGS, MAX_FPS, MAX_FRAMES, METHODS, RESAMPLING, interpolate
-from .common import COMPUTE, file_paths, model_choices, selected_value, stream_work, user_errors
+from ..services.generate import parameters_from_png, sampling_settings
+from ..services.interpolate import (
+    EASINGS,
+    MAX_FPS,
+    MAX_FRAMES,
+    METHODS,
+    RESAMPLING,
+    interpolate,
+)
+from ..services.models import settings_of
+from .common import (
+    COMPUTE,
+    file_paths,
+    model_choices,
+    selected_value,
+    stream_work,
+    user_errors,
+)
 
 SLIDERS = 6            # direction sliders shown (the strongest directions)
 # Interpolation samples diffusion models with DDIM at eta 0, so only their step count is offered here.
@@ -18,11 +30,7 @@ UI_SETTINGS = ("temperature", "truncation", "steps")
 
 
 def _setting(name: str):
-    for family in FAMILIES.values():
-        for s in family.settings:
-            if s.name == name:
-                return s
-    return None
+    return sampling_settings("image").get(name)
 
 
 def _outputs(result) -> tuple:
@@ -88,7 +96,7 @@ def move_api(model: str, seed: int = 0, image: str | None = None, amounts: str =
 
 def _own_settings(model: str) -> set[str]:
     try:
-        return {s.name for s in FAMILIES[default_registry().get(model).family].settings}
+        return {s.name for s in settings_of(model)}
     except Exception:
         return set()
 
@@ -147,7 +155,7 @@ def _seed_of(item) -> tuple[str | None, int | None]:
     path = item[0] if isinstance(item, (list, tuple)) else (item.get("image", {}) or {}).get("path") \
         if isinstance(item, dict) else item
     try:
-        params = read_png_parameters(path) or {}
+        params = parameters_from_png(path)
     except Exception:
         return None, None
     return params.get("model"), params.get("seed")

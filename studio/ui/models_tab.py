@@ -2,19 +2,16 @@
 `/model_import` and `/merge_lora` endpoints."""
 from __future__ import annotations
 
-import tempfile
-
 import gradio as gr
 
-from ..registry import default_registry
-from ..services.train_text import merge_lora as merge_lora_service
+from ..services import models as service
 from .common import COMPUTE, model_choices, user_errors
 
 
 @user_errors
 def models(family: str | None = None) -> list[dict]:
     """Every model (shipped and yours), optionally of one family: records with name, family, kind, source."""
-    return [r.summary() for r in default_registry().list(family=family or None)]
+    return service.list_models(family=family or None)
 
 
 def _displayable(card: str) -> str:
@@ -28,29 +25,28 @@ def _displayable(card: str) -> str:
 @user_errors
 def model_info(name: str):
     """A model's record and studio.json, its model card (Markdown) and its samples image."""
-    info = default_registry().info(name)
-    samples = default_registry().get(name).path / "samples.png"
+    info = service.model_info(name)
     card = _displayable(info.pop("card"))
-    return info, card, str(samples) if samples.is_file() else None
+    samples = info.pop("samples")
+    return info, card, samples
 
 
 @user_errors
 def model_rename(name: str, new_name: str) -> dict:
     """Rename one of your models (shipped models are read-only)."""
-    return default_registry().rename(name, new_name).summary()
+    return service.rename_model(name, new_name)
 
 
 @user_errors
 def model_delete(name: str) -> str:
     """Delete one of your models (shipped models are read-only)."""
-    default_registry().delete(name)
-    return f"deleted {name}"
+    return service.delete_model(name)
 
 
 @user_errors
 def model_export(name: str) -> str:
     """A zip of the model folder (studio.json, safetensors weights, samples, model card)."""
-    return str(default_registry().export_zip(name, tempfile.mkdtemp(prefix="studio-export-")))
+    return str(service.export_model(name))
 
 
 @user_errors
@@ -58,7 +54,7 @@ def model_import(file: str, name: str | None = None) -> dict:
     """Import a model zip exported by a studio; `name` (optional) renames it on the way in."""
     if not file:
         raise gr.Error("choose a .zip file exported from a studio")
-    return default_registry().import_zip(file, (name or None)).summary()
+    return service.import_model(file, name or None)
 
 
 @user_errors
@@ -67,7 +63,7 @@ def merge_lora(name: str, new_name: str) -> dict:
     (it no longer needs the base model, and writes a little faster). The adapter itself is kept."""
     if not new_name or not new_name.strip():
         raise gr.Error("give the merged model a name")
-    return merge_lora_service(name, new_name.strip())
+    return service.merge_lora(name, new_name.strip())
 
 
 def _refresh(current=None):

@@ -12,13 +12,26 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from ..config import settings
-from ..errors import StudioError
-from ..services.style_train import start_style_training
-from ..services.stylize import (MAX_SIZE, MAX_STEPS, available_methods, default_method, feature_network_in_use,
-                                stylize)
-from ..style.examples import installed_images
-from .common import COMPUTE, file_path, file_paths, selected_value, stream_work, user_errors
+from ..core.environment import environment
+from ..core.errors import StudioError
+from ..services.stylize import (
+    MAX_SIZE,
+    MAX_STEPS,
+    available_methods,
+    default_method,
+    example_images,
+    feature_network_in_use,
+    stylize,
+)
+from ..services.training import start_training
+from .common import (
+    COMPUTE,
+    file_path,
+    file_paths,
+    selected_value,
+    stream_work,
+    user_errors,
+)
 
 # The first pair is the tab's first-open result (AdaIN): one whose content survives a strong style clearly.
 EXAMPLES = [("astronaut", "retina"), ("chelsea", "mypaint-cork"), ("coffee", "hubble_deep_field"),
@@ -96,19 +109,17 @@ def train_style(name: str, style, content_files=None, steps: int = 2000, image_s
     name is a `method` of /stylize. Returns the job id and its status."""
     if file_path(style) is None:
         raise StudioError("upload the style image the network should learn")
-    result = start_style_training("style", name, style=file_path(style),
-                                  content_files=file_paths(content_files) or None,
-                                  steps=int(steps), image_size=int(image_size),
-                                  style_weight=None if style_weight in (None, "") else float(style_weight),
-                                  seed=int(seed or 0))
+    result = start_training("style", name, style=file_path(style), files=file_paths(content_files) or None,
+                            steps=steps, image_size=image_size,
+                            style_weight=None if style_weight in (None, "") else style_weight, seed=seed or 0)
     return result["job"], result["status"]
 
 
 def _example_files() -> list[list[str]]:
     """Installed example images written once as PNGs (Gradio examples are files)."""
-    folder = settings().home / "examples"
+    folder = environment().home / "examples"
     folder.mkdir(parents=True, exist_ok=True)
-    images = installed_images()
+    images = example_images()
     rows = []
     for content, style in EXAMPLES:
         if style not in images:

@@ -5,23 +5,18 @@ an app restart re-attaches to running jobs.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 import pandas as pd
 
-from .. import jobs
-from ..families import FAMILIES
-from ..families.pretrained import SMOLLM2
-from ..services.style_train import start_style_training
-from ..services.train import BACKGROUNDS, builtin_sets, start_image_training
+from ..services import training
+from ..services.training import BACKGROUNDS, builtin_sets, start_training
 from . import train_text
 from .common import COMPUTE, file_paths, optional, user_errors
 
 # Families the image form trains: image generators, and per-style networks (content images in `files`, the
 # style in `style`). Text models have their own form below it (ui/train_text.py); the public /train takes
 # every family, text ones included. The AdaIN decoder is trained from the CLI.
-IMAGE_FAMILIES = [(f.title, f.name) for f in FAMILIES.values() if f.kind == "image" or f.name == "style"]
+IMAGE_FAMILIES = [(title, name) for title, name in training.trainable_families() if name not in ("text", "lora", "adain")]
 NO_BUILTIN = "none (use my uploads)"
 
 
@@ -42,44 +37,26 @@ def train(family: str, name: str, files: list[str] | None = None, builtin: str |
     "fortunes-poems"); "lora" fine-tunes `base_model` (default SmolLM2-135M-Instruct) with a LoRA adapter.
     /train_text takes the text-only settings (model size, tokenizer, context).
     """
-    if builtin in (None, "", NO_BUILTIN):
-        builtin = None
-    if family in ("text", "lora"):
-        if style:
-            raise gr.Error("a style image only applies to family 'style' (per-style networks)")
-        return train_text.train_text(name, files, builtin, method="lora" if family == "lora" else "scratch",
-                                     base_model=base_model or SMOLLM2, steps=steps, batch_size=batch_size,
-                                     learning_rate=learning_rate, seed=seed)
-    if base_model:
-        raise gr.Error("a base model only applies to family 'lora' (fine-tuning a text model)")
-    if family == "style":
-        if builtin:
-            raise gr.Error("per-style networks learn from photos: upload content images, or leave the data "
-                           "empty to use the installed photos")
-        if not style:
-            raise gr.Error("upload the style image the network should learn (parameter `style`)")
+    builtin = None if builtin in (None, "", NO_BUILTIN) else builtin
+    family = family or "vae"
+    common = dict(files=file_paths(files) or None, builtin=builtin, steps=optional(steps),
+                  batch_size=optional(batch_size), learning_rate=optional(learning_rate), seed=optional(seed),
+                  style=optional(style), base_model=optional(base_model))
+    if family == "lora":
+        common["base_model"] = common["base_model"] or training.DEFAULT_LORA_BASE
+    elif family == "style":
+        common["image_size"] = image_size
         progress(0, desc="preparing content and style images")
-        result = start_style_training(
-            "style", name, style=style, content_files=file_paths(files) or None, image_size=int(image_size),
-            steps=optional(steps), batch_size=optional(batch_size), learning_rate=optional(learning_rate),
-            seed=int(seed or 0))
-        report = f"{result['images']} content crops (two scales of each photo); style: {Path(style).name}"
-        return result["job"], report, result["status"]
-    if style:
-        raise gr.Error("a style image only applies to family 'style' (per-style networks)")
-    progress(0, desc="preparing images")
-    result = start_image_training(
-        family or "vae", name, files=file_paths(files),
-        builtin=builtin, image_size=int(image_size), color=bool(color),
-        steps=optional(steps), batch_size=optional(batch_size), learning_rate=optional(learning_rate),
-        seed=int(seed or 0),
-        fit=fit or "crop", background=background or "white", flip=bool(flip),
-        progress=lambda i: progress(None, desc=f"preparing images ({i} read)"))
+    elif family not in ("text", "adain"):
+        common.update(image_size=image_size, color=bool(color), fit=fit or "crop", background=background or "white",
+                      flip=bool(flip), progress=lambda i: progress(None, desc=f"preparing images ({i} read)"))
+        progress(0, desc="preparing images")
+    result = start_training(family, name, **common)
     return result["job"], result["report"], result["status"]
 
 
 def _loss_frame(job: str) -> pd.DataFrame:
-    rows = jobs.losses(job)
+    rows = training.job_losses(job)
     records = [{"step": r["step"], "loss": name, "value": v}
                for r in rows for name, v in r.items() if name != "step" and isinstance(v, (int, float))]
     return pd.DataFrame(records, columns=["step", "loss", "value"])
@@ -90,7 +67,7 @@ def _summary(st: dict) -> str:
     parts = [f"**{state}**", f"step {st.get('step', 0)} / {st.get('steps', '?')}"]
     if st.get("speed"):
         parts.append(f"{st['speed']} {st.get('speed_unit', '')}")
-    if state in jobs.ACTIVE_STATES and st.get("eta_seconds") is not None:
+    if state in training.ACTIVE_STATES and st.get("eta_seconds") is not None:
         eta = int(st["eta_seconds"])
         parts.append(f"ETA {eta // 60} min {eta % 60} s")
     if st.get("message"):
@@ -101,31 +78,31 @@ def _summary(st: dict) -> str:
 @user_errors
 def job_status(job: str):
     """A job's status (state, step, steps, speed, ETA, message, model), its loss curves and latest samples."""
-    st = jobs.status(job)
-    sample = jobs.sample_path(job)
+    st = training.job_status(job)
+    sample = training.job_sample(job)
     return st, _loss_frame(job), str(sample) if sample else None, _summary(st)
 
 
 @user_errors
 def job_cancel(job: str) -> dict:
     """Stop a running job after its current step; it keeps its last checkpoint so it can be resumed."""
-    return jobs.cancel(job)
+    return training.cancel_job(job)
 
 
 @user_errors
 def job_resume(job: str) -> dict:
     """Continue a cancelled (or failed) job from its last checkpoint."""
-    return jobs.resume(job)
+    return training.resume_job(job)
 
 
 @user_errors
 def list_jobs() -> list[dict]:
     """Every training job, newest first, with its last status."""
-    return jobs.list_jobs()
+    return training.list_jobs()
 
 
 def _job_choices() -> list[str]:
-    return [j["job"] for j in jobs.list_jobs()]
+    return [j["job"] for j in training.list_jobs()]
 
 
 def _poll(job: str):
@@ -221,8 +198,8 @@ def build(demo: gr.Blocks) -> None:
 
     def attach():
         # Re-attach after a reload or restart: pick the newest running job, else the newest job.
-        all_jobs = jobs.list_jobs()
-        running = [j["job"] for j in all_jobs if j.get("state") in jobs.ACTIVE_STATES]
+        all_jobs = training.list_jobs()
+        running = [j["job"] for j in all_jobs if j.get("state") in training.ACTIVE_STATES]
         current = running[0] if running else (all_jobs[0]["job"] if all_jobs else None)
         return gr.update(choices=[j["job"] for j in all_jobs], value=current)
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import jobs
-from ..errors import StudioError
-from ..families.pretrained import SMOLLM2
-from ..families.text import SIZES
-from ..services.train_text import builtin_corpora, start_lora_training, start_text_training
+from ..core.errors import StudioError
+from ..services.training import (
+    DEFAULT_LORA_BASE,
+    builtin_corpora,
+    job_text_sample,
+    start_training,
+    text_sizes,
+)
 from .common import COMPUTE, file_paths, optional, user_errors
 
 NO_BUILTIN = "none (use my uploads)"
@@ -32,11 +35,13 @@ def train_text(name: str, files: list[str] | None = None, builtin: str | None = 
     """
     builtin = None if builtin in (None, "", NO_BUILTIN) else builtin
     common = dict(files=file_paths(files), builtin=builtin, steps=optional(steps), batch_size=optional(batch_size),
-                  context=optional(context), learning_rate=optional(learning_rate), seed=int(seed or 0))
+                  context=optional(context), learning_rate=optional(learning_rate), seed=seed or 0)
     if method in (LORA, "lora"):
-        result = start_lora_training(name, base_model or "", **common)
+        if not (base_model or "").strip():
+            raise StudioError("choose the base model to fine-tune")
+        result = start_training("lora", name, base_model=base_model, **common)
     elif method in (FROM_SCRATCH, "scratch", "", None):
-        result = start_text_training(name, size=size or "small", tokenizer=tokenizer or "char", **common)
+        result = start_training("text", name, size=size or "small", tokenizer=tokenizer or "char", **common)
     else:
         raise StudioError(f"method must be {FROM_SCRATCH!r} or {LORA!r}; got {method!r}")
     return result["job"], result["report"], result["status"]
@@ -46,10 +51,9 @@ def _text_sample(job: str) -> str:
     if not job:
         return ""
     try:
-        path = jobs.job_dir(job) / "sample.txt"
+        return job_text_sample(job)
     except StudioError:
         return ""
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
 def build(demo: gr.Blocks, job: gr.Dropdown, report: gr.Textbox, status: gr.JSON, job_choices) -> None:
@@ -63,10 +67,10 @@ def build(demo: gr.Blocks, job: gr.Dropdown, report: gr.Textbox, status: gr.JSON
                               elem_id="train-text-builtin")
         method = gr.Radio([FROM_SCRATCH, LORA], value=FROM_SCRATCH, label="Method", elem_id="train-text-method")
         with gr.Row():
-            size = gr.Dropdown(list(SIZES), value="small", label="Size (from scratch)", elem_id="train-text-size")
+            size = gr.Dropdown(text_sizes(), value="small", label="Size (from scratch)", elem_id="train-text-size")
             tokenizer = gr.Dropdown(["char", "bpe"], value="char", label="Tokenizer (from scratch)",
                                     elem_id="train-text-tokenizer")
-        base_model = gr.Textbox(SMOLLM2, label="Base model (LoRA)", elem_id="train-text-base")
+        base_model = gr.Textbox(DEFAULT_LORA_BASE, label="Base model (LoRA)", elem_id="train-text-base")
         with gr.Row():
             steps = gr.Number(None, precision=0, minimum=1, label="Steps", info="empty: default",
                               elem_id="train-text-steps")

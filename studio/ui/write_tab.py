@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..families.text import TextFamily
 from ..services import write as writing
 from .common import COMPUTE, user_errors
 
-SETTINGS = {s.name: s for s in TextFamily.settings}
+SETTINGS = writing.SETTINGS
 
 
 def _model_choices() -> list[str]:

@@ -1,0 +1,382 @@
+"""Training: one way to start a job for every family, and the functions that watch, cancel and resume it.
+
+`start_training(family, name, ...)` is the one entry behind the Train tab, `/train`, `/train_text`,
+`/train_style` and `python -m studio train`. It checks the name and the options, merges the family's recipe
+with the overrides once, prepares the data into a new job folder (so the job can resume after the uploads
+are gone), and starts the worker process (`python -m studio.train <job dir>`, `studio/train.py`).
+
+What a family's data becomes:
+- image families (vae, gan, diffusion): uint8 (N, C, S, S) images, `data.safetensors` key "data";
+- text (a GPT-2 from scratch) and lora (an adapter on a base model): token ids "train" and "val", and the
+  tokenizer in `tokenizer/`;
+- style (a per-style network): content crops "content" and the style image `style.png`;
+- adain (an arbitrary-style decoder): content crops "content" and style crops "style".
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from ..core import jobs
+from ..core.environment import check_server_folder
+from ..core.errors import StudioError, check_number
+from ..core.images import open_image
+from ..core.registry import check_name, default_registry
+from ..core.seeds import check_seed
+from ..data.examples import installed_image, installed_images
+from ..data.images import (
+    BUILTIN_IMAGE_SETS,
+    builtin_images,
+    gather_images,
+    images_from_files,
+    square_crops,
+)
+from ..data.text import (
+    BUILTIN_CORPORA,
+    TextCorpus,
+    build_tokenizer,
+    builtin_corpus,
+    encode,
+    split,
+    texts_from_files,
+)
+from ..families import get_family
+
+BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128)}
+LIMITS = {"steps": (1, 1_000_000), "batch_size": (1, 1024), "context": (8, 1024), "lora_rank": (1, 256)}
+DEFAULT_LORA_BASE = "SmolLM2-135M-Instruct"
+ACTIVE_STATES = jobs.ACTIVE_STATES
+
+# The options each kind of family takes beyond the shared ones (name, data, steps, batch size, learning
+# rate, seed, recipe, config); anything else is refused with the family that would take it.
+OPTIONS = {
+    "image": {"image_size", "color", "fit", "background", "flip"},
+    "text": {"size", "tokenizer", "vocab_size", "context"},
+    "lora": {"base_model", "rank", "alpha", "context"},
+    "style": {"image_size", "style", "content", "style_weight"},
+    "adain": {"image_size", "styles", "style_files", "content", "style_weight"},
+}
+
+
+def _kind(family) -> str:
+    if family.name in ("text", "lora", "style", "adain"):
+        return family.name
+    if family.kind == "image":
+        return "image"
+    raise StudioError(f"{family.title} models are not trained here")
+
+
+def check_new_model(name: str, models_dir: str | Path | None = None) -> None:
+    """Refuse, before any work starts, a name that is not allowed, taken (in the registry or in `models_dir`,
+    where a job may save instead) or being trained by a running job."""
+    check_name(name)
+    if default_registry().exists(name) or (models_dir is not None and (Path(models_dir) / name).exists()):
+        raise StudioError(f"a model named {name!r} already exists; choose another name")
+    if any(j.get("model") == name for j in jobs.list_jobs() if j.get("state") in jobs.ACTIVE_STATES):
+        raise StudioError(f"a running job is already training a model named {name!r}")
+
+
+def merge_recipe(family, overrides: dict | None, **named) -> dict:
+    """The family's default recipe with `overrides` (any recipe key) and the named values that are not None,
+    each checked once: whole numbers where they must be, ranges, positive rates and weights."""
+    full = family.default_recipe()
+    for key, value in (overrides or {}).items():
+        if key not in full:
+            raise StudioError(f"{key!r} is not a training setting of {family.title} models; "
+                              f"they take: {', '.join(full)}")
+        full[key] = value
+    full.update({k: v for k, v in named.items() if v is not None and k in full})
+    for key in ("steps", "batch_size", "context"):
+        if key in full:
+            full[key] = check_number(key, full[key], *LIMITS[key], whole=True)
+    full["learning_rate"] = check_number("learning_rate", full["learning_rate"], 0, 1)
+    if full["learning_rate"] <= 0:
+        raise StudioError("learning_rate must be above 0 and at most 1; got 0 (leave it empty for the default)")
+    if "style_weight" in full:
+        full["style_weight"] = check_number("style_weight", full["style_weight"], 0, 1e6)
+        if full["style_weight"] <= 0:
+            raise StudioError("style_weight must be above 0 (leave it empty for the default)")
+    full["seed"] = check_seed(full.get("seed", 0))
+    return full
+
+
+def start_training(family: str, name: str, *, files: list[str | Path] | None = None, builtin: str | None = None,
+                   folder: str | None = None, steps: int | None = None, batch_size: int | None = None,
+                   learning_rate: float | None = None, seed: int | None = 0, recipe: dict | None = None,
+                   config: dict | None = None, command: str = "", start: bool = True,
+                   models_dir: str | Path | None = None, progress: Callable[[int], None] | None = None,
+                   **options) -> dict:
+    """Prepare the data for a new model of `family` into a job folder and start its worker.
+
+    Data: uploaded `files` (images, .txt, zips), a `builtin` set or corpus, or a server `folder` under
+    STUDIO_DATA_ROOTS (exactly one; style families may take installed images instead, see OPTIONS).
+    Empty steps, batch_size or learning_rate use the family's recipe; `recipe` overrides any recipe key and
+    `config` any architecture key. `models_dir` saves the finished model there instead of the user's models
+    (`checkpoints` for a shipped model). `start=False` only writes the job (for a foreground run or
+    `accelerate launch`). Returns {"job", "report", "status"} and a count of what was prepared.
+    Raises StudioError, before any job exists, for anything the user should fix.
+    """
+    fam = get_family(family)
+    kind = _kind(fam)
+    foreign = sorted(k for k, v in options.items() if v is not None and k not in OPTIONS[kind])
+    if foreign:
+        takers = [k for k, allowed in OPTIONS.items() if foreign[0] in allowed]
+        raise StudioError(f"{foreign[0]} only applies to family {' or '.join(map(repr, takers))}, not {family!r}")
+    check_new_model(name, models_dir)
+    seed = 0 if seed is None else seed
+    full = merge_recipe(fam, recipe, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                        context=options.get("context"), style_weight=options.get("style_weight"),
+                        size=options.get("size"), tokenizer=options.get("tokenizer"),
+                        vocab_size=options.get("vocab_size"))
+    prepare = {"image": _prepare_images, "text": _prepare_text, "lora": _prepare_lora,
+               "style": _prepare_style, "adain": _prepare_style}[kind]
+    job = prepare(fam, full, dict(config or {}), files=files, builtin=builtin, folder=folder, progress=progress,
+                  **{k: v for k, v in options.items() if v is not None})
+    extra = {**job["extra"], "command": command}
+    if models_dir:
+        extra["models_dir"] = str(Path(models_dir).resolve())
+    job_id = jobs.create_job(fam.name, name, job["config"], job["recipe"], job["dataset"], job["write"], extra=extra)
+    status = jobs.start(job_id) if start else jobs.status(job_id)
+    return {"job": job_id, "report": job["report"], "status": status, **job["counts"]}
+
+
+def _one_source(files, builtin, folder, what: str) -> None:
+    if sum([bool(files), bool(builtin), bool(folder)]) != 1:
+        raise StudioError(f"give exactly one data source: uploaded {what} or a zip, a built-in set, or a folder")
+
+
+# -- image families -----------------------------------------------------------------------------------------
+def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, progress, image_size: int = 32,
+                    color: bool = False, fit: str = "crop", background: str = "white", flip: bool = False) -> dict:
+    image_size = check_number("image_size", image_size, 1, 4096, whole=True)
+    if image_size not in fam.image_sizes:
+        raise StudioError(f"{fam.title} models take image sizes {', '.join(map(str, fam.image_sizes))}; "
+                          f"got {image_size}")
+    if fit not in ("crop", "pad"):
+        raise StudioError("fit must be 'crop' or 'pad'")
+    if background not in BACKGROUNDS:
+        raise StudioError(f"background must be one of {', '.join(BACKGROUNDS)}")
+    recipe["flip"] = bool(flip)
+    channels = 3 if color else 1
+    _one_source(files, builtin, folder, "images")
+    if builtin:
+        data = builtin_images(builtin, image_size, channels)
+        dataset = {"name": builtin, "source": data.source, "license": data.license, "count": len(data.used)}
+    else:
+        paths = [check_server_folder(folder)] if folder else [Path(f) for f in files]
+        data = images_from_files(paths, image_size, channels, fit, BACKGROUNDS[background], progress=progress)
+        dataset = {"name": Path(folder).name if folder else "uploaded images", "source": data.source,
+                   "license": data.license, "count": len(data.used), "skipped": len(data.skipped)}
+        dataset.update({k: v for k, v in data.facts.items() if k not in ("count", "skipped")})
+    return {"config": {**fam.default_config(image_size, channels), **config}, "recipe": recipe,
+            "dataset": dataset, "report": data.report(), "counts": {"images": len(data.used)},
+            "write": lambda path: save_file({"data": data.images.contiguous()}, str(path)),
+            "extra": {"shapes": {"image_size": image_size, "channels": channels},
+                      "preprocessing": {"fit": fit, "background": background, "flip": bool(flip)}}}
+
+
+# -- text families ------------------------------------------------------------------------------------------
+def read_corpus(files=None, builtin: str | None = None, folder: str | None = None) -> TextCorpus:
+    """Exactly one source: uploaded files/zips, a built-in corpus name, or a server folder (STUDIO_DATA_ROOTS)."""
+    if sum([bool(files), bool(builtin), bool(folder)]) != 1:
+        raise StudioError("give exactly one text source: uploaded .txt files or a zip, a built-in corpus, "
+                          "or a folder")
+    if builtin:
+        return builtin_corpus(builtin)
+    if folder:
+        return texts_from_files([check_server_folder(folder)])
+    return texts_from_files([Path(f) for f in files])
+
+
+def tokenize_corpus(corpus: TextCorpus, tokenizer_kind: str, vocab_size: int, val_fraction: float,
+                    context: int, tokenizer=None):
+    """(tokenizer, train ids, val ids), refusing a corpus too short for the context with a clear message."""
+    train_text, val_text = split(corpus.text, val_fraction)
+    tokenizer = tokenizer or build_tokenizer(tokenizer_kind, train_text, vocab_size)
+    train_ids, val_ids = encode(tokenizer, train_text), encode(tokenizer, val_text)
+    need = context + 2
+    if val_ids.numel() < need or train_ids.numel() < need:
+        raise StudioError(f"the corpus is too short for a context of {context} tokens: it gives "
+                          f"{train_ids.numel()} training and {val_ids.numel()} validation tokens, and each needs "
+                          f"at least {need}. Give more text (the validation part is the last "
+                          f"{val_fraction:.0%}) or a shorter context")
+    return tokenizer, train_ids, val_ids
+
+
+def _text_job(corpus: TextCorpus, tok, train_ids, val_ids, recipe: dict, config: dict, dataset_name: str,
+              notes: str, shapes: dict) -> dict:
+    dataset = {"name": dataset_name, "source": corpus.source, "license": corpus.license,
+               "count": len(corpus.documents), "characters": len(corpus.text), "files": len(corpus.used),
+               "skipped": len(corpus.skipped), "train_tokens": int(train_ids.numel()),
+               "val_tokens": int(val_ids.numel()), "notes": notes}
+
+    def write(path: Path) -> None:
+        save_file({"train": train_ids, "val": val_ids}, str(path))
+        tok.save_pretrained(str(path.parent / "tokenizer"))
+
+    return {"config": config, "recipe": recipe, "dataset": dataset, "report": corpus.report(), "write": write,
+            "counts": {"tokens": int(train_ids.numel())}, "extra": {"shapes": shapes}}
+
+
+def _prepare_text(fam, recipe: dict, config: dict, *, files, builtin, folder, progress, **_) -> dict:
+    from ..families.text import SIZES, text_config
+
+    if recipe["size"] not in SIZES:
+        raise StudioError(f"size must be one of {', '.join(SIZES)}; got {recipe['size']!r}")
+    corpus = read_corpus(files, builtin, folder)
+    context = int(recipe["context"])
+    tok, train_ids, val_ids = tokenize_corpus(corpus, recipe["tokenizer"], int(recipe["vocab_size"]),
+                                              float(recipe["val_fraction"]), context)
+    config = {**text_config(recipe["size"], len(tok), context, float(recipe["dropout"])), **config}
+    name = builtin or (Path(folder).name if folder else "uploaded text")
+    notes = f"first {1 - float(recipe['val_fraction']):.0%} of the text trains, the rest validates"
+    return _text_job(corpus, tok, train_ids, val_ids, recipe, config, name, notes,
+                     {"vocab_size": len(tok), "context": context, "tokenizer": recipe["tokenizer"]})
+
+
+def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, progress,
+                  base_model: str | None = None, rank: int | None = None, alpha: int | None = None, **_) -> dict:
+    from ..families.lora import load_base_tokenizer
+    from ..families.pretrained import check_pretrained_source
+
+    base_model = str(base_model or DEFAULT_LORA_BASE).strip()
+    if not default_registry().exists(base_model):
+        check_pretrained_source(base_model)
+    full_config = {**fam.default_config(base_model), **config}
+    for key, value in (("r", rank), ("alpha", alpha)):
+        if value is not None:
+            full_config[key] = check_number(f"LoRA {'rank' if key == 'r' else key}", value, *LIMITS["lora_rank"],
+                                            whole=True)
+    corpus = read_corpus(files, builtin, folder)
+    tok = load_base_tokenizer(base_model)
+    if tok.eos_token_id is None:
+        raise StudioError(f"the base model {base_model!r} has no end-of-text token")
+    context = int(recipe["context"])
+    tok, train_ids, val_ids = tokenize_corpus(corpus, "", 0, float(recipe["val_fraction"]), context, tokenizer=tok)
+    name = builtin or (Path(folder).name if folder else "uploaded text")
+    notes = f"LoRA fine-tuning of {base_model}; first {1 - float(recipe['val_fraction']):.0%} trains"
+    return _text_job(corpus, tok, train_ids, val_ids, recipe, full_config, name, notes,
+                     {"base_model": base_model, "context": context})
+
+
+# -- style families -----------------------------------------------------------------------------------------
+def _prepare_style(fam, recipe: dict, config: dict, *, files, builtin, folder, progress, image_size: int = 128,
+                   style: str | Path | None = None, styles: list[str] | None = None,
+                   style_files: list[str | Path] | None = None, content: list[str] | None = None, **_) -> dict:
+    """Content photos (the uploaded `files`, or installed images named in `content`; by default the installed
+    photos) cut into square crops at two scales; the style: one image for "style" (a file or an installed
+    image's name), several for "adain" (`style_files`, or installed names `styles`; by default all)."""
+    if builtin or folder:
+        raise StudioError("style networks learn from photos: upload content images, or leave the data empty to "
+                          "use the installed photos")
+    image_size = check_number("image_size", image_size, 1, 4096, whole=True)
+    if image_size not in fam.image_sizes:
+        raise StudioError(f"style networks train at {', '.join(map(str, fam.image_sizes))} px; got {image_size}")
+    recipe["image_size"] = image_size
+    content_files = [Path(f) for f in files or []]
+    if not content_files and not content:
+        content = [n for n, i in installed_images().items() if i.kind == "photo"]
+    side = round(image_size * 1.25)  # room for random crops
+    content_images, dataset = gather_images(content_files, content, "content")
+    tensors = {"content": torch.from_numpy(np.stack([c for im in content_images for c in square_crops(im, side)]))}
+    style_image = None
+    if fam.name == "style":
+        if style is None or style == "":
+            raise StudioError("upload the style image the network should learn (parameter `style`)")
+        path = Path(str(style))
+        if path.is_file():
+            try:
+                style_image = open_image(path).convert("RGB")
+            except StudioError as exc:
+                raise StudioError(f"the style image {path.name}: {exc}") from None
+            dataset.update(style=path.name, style_license="the user's own")
+        else:
+            info = installed_image(str(style))
+            style_image = info.load()
+            dataset.update(style=f"{info.name} ({info.source})", style_license=info.license)
+    else:
+        if styles is None and not style_files:
+            styles = list(installed_images())
+        style_images, style_facts = gather_images(style_files, styles, "style")
+        tensors["style"] = torch.from_numpy(np.stack([c for im in style_images for c in square_crops(im, side)]))
+        dataset.update(styles=style_facts.get("images", style_facts["source"]), style_license=style_facts["license"],
+                       style_count=style_facts["count"])
+
+    def write(path: Path) -> None:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+        if style_image is not None:
+            style_image.save(path.parent / "style.png")
+
+    crops = int(tensors["content"].shape[0])
+    report = f"{crops} content crops (two scales of each of {len(content_images)} photos)"
+    if fam.name == "style":
+        report += f"; style: {dataset['style']}"
+    return {"config": {**fam.default_config(image_size, 3), **config}, "recipe": recipe, "dataset": dataset,
+            "report": report, "write": write, "counts": {"images": crops},
+            "extra": {"shapes": {"image_size": image_size, "channels": 3}}}
+
+
+# -- choices for forms ----------------------------------------------------------------------------------------
+def builtin_sets() -> dict[str, str]:
+    """Built-in image sets: name -> title."""
+    return {k: v["title"] for k, v in BUILTIN_IMAGE_SETS.items()}
+
+
+def builtin_corpora() -> dict[str, str]:
+    """Built-in text corpora: name -> title."""
+    return {k: v["title"] for k, v in BUILTIN_CORPORA.items()}
+
+
+def text_sizes() -> list[str]:
+    """The sizes a GPT-2 trained from scratch comes in, smallest first."""
+    from ..families.text import SIZES
+
+    return list(SIZES)
+
+
+def trainable_families() -> list[tuple[str, str]]:
+    """(title, name) of every family a job can train."""
+    from ..families import FAMILIES
+
+    return [(f.title, f.name) for f in FAMILIES.values() if f.kind in ("image", "text", "style")]
+
+
+# -- watching jobs ------------------------------------------------------------------------------------------
+def job_status(job: str) -> dict:
+    """A job's state as the worker last wrote it (state, step, steps, speed, ETA, message, model)."""
+    return jobs.status(job)
+
+
+def job_losses(job: str) -> list[dict]:
+    """Every logged row of losses: {"step", <loss name>: value, ...}."""
+    return jobs.losses(job)
+
+
+def job_sample(job: str) -> Path | None:
+    """The latest fixed-seed sample grid (image families) or None."""
+    return jobs.sample_path(job)
+
+
+def job_text_sample(job: str) -> str:
+    """The latest text sample (text families), or "" when there is none yet."""
+    path = jobs.job_dir(job) / "sample.txt"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def cancel_job(job: str) -> dict:
+    """Stop a running job after its current step; it keeps its last checkpoint so it can be resumed."""
+    return jobs.cancel(job)
+
+
+def resume_job(job: str) -> dict:
+    """Continue a cancelled (or failed) job from its last checkpoint."""
+    return jobs.resume(job)
+
+
+def list_jobs() -> list[dict]:
+    """Every training job, newest first, with its last status."""
+    return jobs.list_jobs()
