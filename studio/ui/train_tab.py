@@ -16,7 +16,9 @@ from .common import COMPUTE, file_paths, optional, user_errors
 # Families the image form trains: image generators, and per-style networks (content images in `files`, the
 # style in `style`). Text models have their own form below it (ui/train_text.py); the public /train takes
 # every family, text ones included. The AdaIN decoder is trained from the CLI.
-IMAGE_FAMILIES = [(title, name) for title, name in training.trainable_families() if name not in ("text", "lora", "adain")]
+# A diffusion LoRA adapter is chosen as diffusion + a base model (the fine-tuning fields), not as a family.
+IMAGE_FAMILIES = [(title, name) for title, name in training.trainable_families()
+                  if name not in ("text", "lora", "adain", "diffusion-lora")]
 NO_BUILTIN = "none (use my uploads)"
 
 
@@ -25,7 +27,7 @@ def train(family: str, name: str, files: list[str] | None = None, builtin: str |
           image_size: int = 32, color: bool = False, steps: int | None = None, batch_size: int | None = None,
           learning_rate: float | None = None, seed: int = 0, fit: str = "crop", background: str = "white",
           flip: bool = False, style: str | None = None, base_model: str | None = None,
-          progress=gr.Progress()):
+          adapter: str | None = None, rank: int | None = None, progress=gr.Progress()):
     """Start training a new model in the background; returns the job id, a data report, and the status.
 
     Data: uploaded images (PNG, JPEG, WebP) and/or zips of them, or a built-in set (`builtin`, e.g. "digits").
@@ -36,23 +38,45 @@ def train(family: str, name: str, files: list[str] | None = None, builtin: str |
     family "text" trains a small GPT-2 from scratch on .txt files or zips of them (or `builtin` "fortunes",
     "fortunes-poems"); "lora" fine-tunes `base_model` (default SmolLM2-135M-Instruct) with a LoRA adapter.
     /train_text takes the text-only settings (model size, tokenizer, context).
+    family "diffusion" with `base_model` (a diffusion model's name) fine-tunes it on your images: `adapter`
+    "lora" (the default: a small adapter of rank `rank`, default 8, that points to the base) or "full" (every
+    weight). `image_size` and `color` default to the base's and must match it when given.
     """
     builtin = None if builtin in (None, "", NO_BUILTIN) else builtin
     family = family or "vae"
     common = dict(files=file_paths(files) or None, builtin=builtin, steps=optional(steps),
                   batch_size=optional(batch_size), learning_rate=optional(learning_rate), seed=optional(seed),
-                  style=optional(style), base_model=optional(base_model))
+                  style=optional(style), base_model=optional(base_model), adapter=optional(adapter),
+                  rank=optional(rank))
     if family == "lora":
         common["base_model"] = common["base_model"] or training.DEFAULT_LORA_BASE
     elif family == "style":
         common["image_size"] = image_size
         progress(0, desc="preparing content and style images")
     elif family not in ("text", "adain"):
-        common.update(image_size=image_size, color=bool(color), fit=fit or "crop", background=background or "white",
+        common.update(image_size=optional(image_size), color=None if color is None else bool(color),
+                      fit=fit or "crop", background=background or "white",
                       flip=bool(flip), progress=lambda i: progress(None, desc=f"preparing images ({i} read)"))
         progress(0, desc="preparing images")
     result = start_training(family, name, **common)
     return result["job"], result["report"], result["status"]
+
+
+def _train_from_form(family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed, fit,
+                     background, flip, style, base_model, adapter, rank, progress=gr.Progress()):
+    # The form always has an adapter chosen; it applies only when a base model is.
+    if not base_model:
+        adapter = rank = None
+    return train(family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed, fit,
+                 background, flip, style, base_model, adapter, rank, progress=progress)
+
+
+def _match_base(base: str):
+    # A fine-tune keeps its base's family, size and colour mode: show them.
+    shapes = training.fine_tuning_bases().get(base or "")
+    if not shapes:
+        return gr.skip(), gr.skip(), gr.skip()
+    return "diffusion", shapes["image_size"], shapes["channels"] == 3
 
 
 def _loss_frame(job: str) -> pd.DataFrame:
@@ -146,6 +170,13 @@ def build(demo: gr.Blocks) -> None:
                 fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to square")
                 background = gr.Dropdown(list(BACKGROUNDS), value="white", label="Background for transparency")
                 flip = gr.Checkbox(False, label="Random horizontal flips")
+            with gr.Accordion("Fine-tune a base model (diffusion)", open=False):
+                base_model = gr.Dropdown(["", *training.fine_tuning_bases()], value="", label="Base model",
+                                         info="empty: train from scratch", elem_id="train-base-model")
+                with gr.Row():
+                    adapter = gr.Radio(["lora", "full"], value="lora", label="Adapter", elem_id="train-adapter",
+                                       info="lora: a small adapter on the base; full: every weight")
+                    rank = gr.Number(None, precision=0, label="LoRA rank", info="empty: 8", elem_id="train-rank")
             start = gr.Button("Start training", variant="primary", elem_id="train-start")
             report = gr.Textbox(label="Data report", lines=4, elem_id="train-report")
         with gr.Column(scale=2):
@@ -164,8 +195,10 @@ def build(demo: gr.Blocks) -> None:
 
     family.change(lambda f: (gr.update(visible=f == "style"), gr.update(value=128 if f == "style" else 32)),
                   family, [style_image, image_size], api_visibility="private", queue=False)
-    start.click(train, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
-                        fit, background, flip, style_image], [job, report, status], api_name="_train_ui",
+    base_model.change(_match_base, base_model, [family, image_size, color], api_visibility="private", queue=False)
+    start.click(_train_from_form, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
+                        fit, background, flip, style_image, base_model, adapter, rank], [job, report, status],
+                api_name="_train_ui",
                 api_visibility="private", concurrency_id=COMPUTE
                 ).success(lambda j: gr.update(choices=_job_choices(), value=j), job, job, api_visibility="private",
                           queue=False)
@@ -186,12 +219,13 @@ def build(demo: gr.Blocks) -> None:
         api_train = gr.Button("train")
         api_inputs = [gr.Textbox(value="vae", label="family"), gr.Textbox(label="name"),
                       gr.File(file_count="multiple", label="files"), gr.Textbox(label="builtin"),
-                      gr.Number(32, precision=0, label="image_size"), gr.Checkbox(False, label="color"),
+                      gr.Number(None, precision=0, label="image_size"), gr.Checkbox(None, label="color"),
                       gr.Number(None, precision=0, label="steps"), gr.Number(None, precision=0, label="batch_size"),
                       gr.Number(None, label="learning_rate"), gr.Number(0, precision=0, label="seed"),
                       gr.Textbox("crop", label="fit"), gr.Textbox("white", label="background"),
                       gr.Checkbox(False, label="flip"), gr.Image(type="filepath", label="style"),
-                      gr.Textbox(label="base_model")]
+                      gr.Textbox(label="base_model"), gr.Textbox(label="adapter"),
+                      gr.Number(None, precision=0, label="rank")]
     api_train.click(train, api_inputs, [job, report, status], api_name="train", concurrency_id=COMPUTE)
     api_status.click(job_status, api_job, watch, api_name="job_status", concurrency_limit=None)
     api_list.click(list_jobs, None, api_jobs_out, api_name="jobs", concurrency_limit=None)
@@ -204,3 +238,5 @@ def build(demo: gr.Blocks) -> None:
         return gr.update(choices=[j["job"] for j in all_jobs], value=current)
 
     demo.load(attach, None, job, api_visibility="private", queue=False)
+    demo.load(lambda: gr.update(choices=["", *training.fine_tuning_bases()]), None, base_model,
+              api_visibility="private", queue=False)
