@@ -40,7 +40,7 @@ def train(family: str, name: str, files: list[str] | None = None, builtin: str |
     /train_text takes the text-only settings (model size, tokenizer, context).
     family "diffusion" with `base_model` (a diffusion model's name) fine-tunes it on your images: `adapter`
     "lora" (the default: a small adapter of rank `rank`, default 8, that points to the base) or "full" (every
-    weight). `image_size` and `color` default to the base's and must match it when given.
+    weight). `image_size` and `color` must match the base's.
     """
     builtin = None if builtin in (None, "", NO_BUILTIN) else builtin
     family = family or "vae"
@@ -219,7 +219,7 @@ def build(demo: gr.Blocks) -> None:
         api_train = gr.Button("train")
         api_inputs = [gr.Textbox(value="vae", label="family"), gr.Textbox(label="name"),
                       gr.File(file_count="multiple", label="files"), gr.Textbox(label="builtin"),
-                      gr.Number(None, precision=0, label="image_size"), gr.Checkbox(None, label="color"),
+                      gr.Number(32, precision=0, label="image_size"), gr.Checkbox(False, label="color"),
                       gr.Number(None, precision=0, label="steps"), gr.Number(None, precision=0, label="batch_size"),
                       gr.Number(None, label="learning_rate"), gr.Number(0, precision=0, label="seed"),
                       gr.Textbox("crop", label="fit"), gr.Textbox("white", label="background"),
