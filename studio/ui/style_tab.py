@@ -194,8 +194,9 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None) -> None:
                 weights = gr.Textbox(label="Blend weights", placeholder="e.g. 0.6, 0.4 (style image first)",
                                      elem_id="style-weights")
             method = gr.Dropdown(methods, value=default_method(), label="Method",
-                                 info="adain: one pass, any style; optimization: slow, finest; others: per-style "
-                                      "networks", elem_id="style-method")
+                                 info="fast-optimization: seconds, carries texture; adain: one pass, any style; "
+                                      "optimization: slow, finest; others: per-style networks",
+                                 elem_id="style-method")
             strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength", elem_id="style-strength")
             size = gr.Slider(64, MAX_SIZE, value=DEFAULT_SIZE, step=32, label="Size (longer side, px)",
                              elem_id="style-size")

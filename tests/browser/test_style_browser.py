@@ -32,7 +32,8 @@ def test_style_tab_stylises_the_example_with_each_method(app, artifacts):
         for method in available_methods():
             choose(page, "style-method", method)
             page.locator("#style-button").click()
-            marker = f'"method":"{method}"' if method in ("optimization", "adain") else f'"style_model":"{method}"'
+            marker = f'"method":"{method}"' if method in ("optimization", "adain", "fast-optimization") \
+                else f'"style_model":"{method}"'
             page.wait_for_function(
                 "([marker]) => document.querySelector('#style-status').innerText.includes('done')"
                 " && document.querySelector('#style-info').innerText.replace(/\\s/g, '').includes(marker)"
