@@ -33,8 +33,8 @@ from ..core.errors import StudioError
 from ..core.seeds import generator
 from ..vision.perceptual import FEATURE_SIZE, perceptual_distance
 from .base import Encoded, Family, LoadedModel, Setting, Trainer
+from .networks.dcgan import SIZES, Generator
 
-SIZES = (32, 64, 128)
 SMALL_SET = 2000  # below this many images, DiffAugment is on when the recipe says "auto"
 
 
@@ -42,37 +42,10 @@ def _levels(image_size: int) -> int:
     return int(math.log2(image_size // 4))
 
 
-def build_generator(config: dict) -> "Generator":
+def build_generator(config: dict) -> Generator:
     """The generator for a model config (the discriminator's `d_width` is not its business)."""
     return Generator(config["image_size"], config["channels"], config["latent_dim"], config["width"],
                      config["max_width"])
-
-
-class Generator(nn.Module):
-    """z (N, latent_dim) standard normal -> images (N, channels, image_size, image_size) in [-1, 1]."""
-
-    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 64, width: int = 64,
-                 max_width: int = 512):
-        super().__init__()
-        if image_size not in SIZES:
-            raise ValueError(f"image_size must be one of {SIZES}")
-        self.image_size, self.channels, self.latent_dim = image_size, channels, latent_dim
-        levels = _levels(image_size)
-        # Widths halve on the way up: 4x4 has width * 2^(levels-1) channels, the last upsampled map has `width`.
-        widths = [min(width * 2 ** (levels - 1 - i), max_width) for i in range(levels)]
-        self.top_width = widths[0]
-        self.project = nn.Sequential(nn.Linear(latent_dim, widths[0] * 16, bias=False))
-        self.project_norm = nn.Sequential(nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
-        ups = []
-        for w_in, w_out in zip(widths, widths[1:] + [widths[-1]]):
-            ups += [nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(w_out),
-                    nn.ReLU(inplace=True)]
-        self.body = nn.Sequential(*ups)
-        self.to_image = nn.Conv2d(widths[-1], channels, 3, padding=1)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.project(z).view(-1, self.top_width, 4, 4)
-        return torch.tanh(self.to_image(self.body(self.project_norm(h))))
 
 
 class Discriminator(nn.Module):

@@ -240,12 +240,13 @@ def _prepare_text(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
 
 def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, progress,
                   base_model: str | None = None, rank: int | None = None, alpha: int | None = None, **_) -> dict:
-    from ..families.lora import load_base_tokenizer
+    from ..families.lora import load_base_tokenizer, portable_base
     from ..families.pretrained import check_pretrained_source
 
     base_model = str(base_model or DEFAULT_LORA_BASE).strip()
     if not default_registry().exists(base_model):
         check_pretrained_source(base_model)
+    base_model = portable_base(base_model)  # a name that means the same on any machine, never a path
     full_config = {**fam.default_config(base_model), **config}
     for key, value in (("r", rank), ("alpha", alpha)):
         if value is not None:
