@@ -17,7 +17,6 @@ The recipe is the one that holds on small data sets:
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+from torch.optim.swa_utils import AveragedModel
 
 from ..core.devices import inference_autocast
 from ..core.errors import StudioError
@@ -133,6 +133,15 @@ def _count_images(job_dir: Path | None) -> int:
         return int(f.get_slice("data").get_shape()[0])
 
 
+def _warmed_up_ema(decay: float):
+    """AveragedModel's averaging function for an exponential moving average whose decay grows from 0.1 to
+    `decay` as min(decay, (1 + n) / (10 + n)) over the n updates so far."""
+    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        count = int(n)
+        return torch.lerp(averaged, current, 1 - min(decay, (1 + count) / (10 + count)))
+    return average
+
+
 class GANTrainer(Trainer):
     def __init__(self, config: dict, recipe: dict, accelerator, job_dir: Path | None = None):
         self.recipe, self.accelerator = recipe, accelerator
@@ -145,7 +154,11 @@ class GANTrainer(Trainer):
         opt_g = torch.optim.Adam(g.parameters(), lr=recipe["learning_rate"], betas=betas)
         opt_d = torch.optim.Adam(d.parameters(), lr=recipe["d_learning_rate"], betas=betas)
         self.g, self.d, self.opt_g, self.opt_d = accelerator.prepare(g, d, opt_g, opt_d)
-        self.ema = copy.deepcopy(accelerator.unwrap_model(self.g)).eval().requires_grad_(False)
+        # torch's AveragedModel keeps the moving average (a copy of the generator plus its update count, both
+        # saved in checkpoints); the decay warms up as diffusers' EMAModel does, so the early steps are not
+        # dominated by the random initialisation.
+        self.ema = AveragedModel(accelerator.unwrap_model(self.g), avg_fn=_warmed_up_ema(float(recipe["ema_decay"])),
+                                 use_buffers=False).eval().requires_grad_(False)
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x) if self.augment else x
@@ -188,18 +201,16 @@ class GANTrainer(Trainer):
 
     @torch.no_grad()
     def _update_ema(self, g_net: Generator, step: int) -> None:
-        # Warm the decay up as diffusers' EMAModel does, so early steps are not dominated by the random init.
-        decay = min(float(self.recipe["ema_decay"]), (1 + step) / (10 + step))
-        for e, p in zip(self.ema.parameters(), g_net.parameters()):
-            e.lerp_(p, 1 - decay)
-        for e, b in zip(self.ema.buffers(), g_net.buffers()):
+        self.ema.update_parameters(g_net)
+        for e, b in zip(self.ema.module.buffers(), g_net.buffers()):
             e.copy_(b)  # batch-norm running statistics follow the live generator
 
     @torch.no_grad()
     def preview(self, seeds: list[int]) -> torch.Tensor:
-        z = torch.stack([torch.randn(self.ema.latent_dim, generator=generator(s)) for s in seeds])
-        device = next(self.ema.parameters()).device
-        return ((self.ema(z.to(device)).float().cpu() + 1) / 2).clamp(0, 1)
+        ema = self.ema.module
+        z = torch.stack([torch.randn(ema.latent_dim, generator=generator(s)) for s in seeds])
+        device = next(ema.parameters()).device
+        return ((ema(z.to(device)).float().cpu() + 1) / 2).clamp(0, 1)
 
     def modules(self):
         return {"generator": self.g, "discriminator": self.d, "ema_generator": self.ema}
@@ -208,7 +219,7 @@ class GANTrainer(Trainer):
         return {"generator_optimizer": self.opt_g, "discriminator_optimizer": self.opt_d}
 
     def export(self) -> Generator:
-        return self.ema
+        return self.ema.module
 
 
 # -- projection: an image into the GAN's latent space ------------------------------------------------

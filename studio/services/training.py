@@ -45,6 +45,7 @@ from ..data.text import (
     texts_from_files,
 )
 from ..families import get_family
+from .zerogpu import check_training_device
 
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128)}
 LIMITS = {"steps": (1, 1_000_000), "batch_size": (1, 1024), "context": (8, 1024), "lora_rank": (1, 256)}
@@ -122,6 +123,7 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     """
     fam = get_family(family)
     kind = _kind(fam)
+    zero_gpu_note = check_training_device()  # ZeroGPU Spaces: CPU only, or refused (services/zerogpu.py)
     foreign = sorted(k for k, v in options.items() if v is not None and k not in OPTIONS[kind])
     if foreign:
         takers = [k for k, allowed in OPTIONS.items() if foreign[0] in allowed]
@@ -141,7 +143,8 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
         extra["models_dir"] = str(Path(models_dir).resolve())
     job_id = jobs.create_job(fam.name, name, job["config"], job["recipe"], job["dataset"], job["write"], extra=extra)
     status = jobs.start(job_id) if start else jobs.status(job_id)
-    return {"job": job_id, "report": job["report"], "status": status, **job["counts"]}
+    report = f"{zero_gpu_note}\n{job['report']}" if zero_gpu_note else job["report"]
+    return {"job": job_id, "report": report, "status": status, **job["counts"]}
 
 
 def _one_source(files, builtin, folder, what: str) -> None:
