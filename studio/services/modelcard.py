@@ -120,9 +120,9 @@ def _what_it_makes(meta: dict, family) -> str:
         return f"{who} in the manner of {data_name}{count}: give it the start of a text and it continues it."
     if family.kind == "image":
         size, channels = shapes.get("image_size"), shapes.get("channels")
-        colour = {1: "grey", 3: "colour"}.get(channels, "")
-        return (f"Makes new {size} px {colour} pictures in the manner of {data_name}{count}, one for every seed: "
-                "the same seed always gives the same picture.").replace("  ", " ")
+        what = " ".join(w for w in (f"{size} px" if size else "", {1: "grey", 3: "colour"}.get(channels, "")) if w)
+        return (f"Makes new {what} pictures in the manner of {data_name}{count}, one for every seed: the same "
+                "seed always gives the same picture.").replace("  ", " ")
     return f"A {family.title} trained on {data_name}{count}."
 
 
