@@ -73,3 +73,12 @@ def test_the_mcp_schema_lists_the_tools_for_hub_clients(app, path):
     schema = httpx.get(app.local_url.rstrip("/") + path, timeout=60).json()
     names = [tool["name"] for tool in schema]
     assert "models" in names and "write_api" in names, names
+
+
+def test_the_footer_shows_use_via_api(app):
+    """Gradio 6 `footer_links`, not CSS: the served config asks the page for the API link."""
+    import httpx
+
+    config = httpx.get(app.local_url.rstrip("/") + "/config", timeout=60).json()
+    assert "api" in config["footer_links"]
+    assert "footer" not in str(config.get("css") or "")  # nothing hides the footer any more

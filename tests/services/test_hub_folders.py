@@ -188,3 +188,16 @@ def test_lora_adapters_load_with_peft_alone(isolated_home, tmp_path, monkeypatch
         out = model.generate(ids, max_new_tokens=8, do_sample=False)
         assert out.shape[1] == ids.shape[1] + 8
     """, tmp_path)
+
+
+def test_new_diffusion_folders_save_the_spacing_the_studio_samples_with(tmp_path):
+    from diffusers import DDPMPipeline
+
+    from studio.families import get_family
+    from studio.families.diffusion import TIMESTEP_SPACING, training_scheduler
+
+    fam = get_family("diffusion")
+    config = {**fam.default_config(16, 1), "block_out_channels": [8, 8, 8]}
+    fam.save(DDPMPipeline(unet=fam.build(config), scheduler=training_scheduler(config)), tmp_path)
+    saved = json.loads((tmp_path / "scheduler" / "scheduler_config.json").read_text())
+    assert saved["timestep_spacing"] == TIMESTEP_SPACING == "trailing"
