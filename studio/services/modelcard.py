@@ -137,9 +137,10 @@ def _how_good(meta: dict, family) -> list[str]:
         real = f" (real digits: {m['recognised_real']:.0%})" if isinstance(m.get("recognised_real"), float) else ""
         lines.append(f"- {m['recognised']:.0%} of its pictures are recognised as a digit by a classifier{real}.")
     if "validation_loss" in m:
+        scale = (" For a character-level model, about 1.5 reads as English with real words and 2 as word-shaped "
+                 "noise.") if (meta.get("shapes") or {}).get("tokenizer") == "char" else ""
         lines.append(f"- Validation loss **{m['validation_loss']}** nats per token (perplexity {m.get('perplexity')}) "
-                     "on text it never trained on: lower is better; about 1.5 per character reads as English "
-                     "with real words, 2 as word-shaped noise.")
+                     f"on text it never trained on: lower is better.{scale}")
     if not lines and family.kind == "style":
         lines.append("- Speed and style fidelity are measured for all the studio's style methods side by side in "
                      "the studio's `benchmarks/results/style.md`: about 0.2 s for a 512 px photo on a laptop CPU.")
@@ -220,7 +221,8 @@ def _library_use(name: str, family, meta: dict) -> list[str]:
         return ["Without the studio, with peft:", "", *lines, ""]
     if family.kind == "text":
         context = (meta.get("shapes") or {}).get("context")
-        note = f" It reads up to {context} tokens at once." if context else ""
+        note = (f" It reads {context} tokens at once: `generate()` writes until prompt and text reach {context} "
+                "tokens (the studio's Write tab slides its window and writes on).") if context else ""
         return [f"Without the studio, with transformers.{note}", "",
                 "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
                 f'model = AutoModelForCausalLM.from_pretrained("{repo}")  # or the path of this folder',
@@ -265,9 +267,8 @@ def _body(meta: dict) -> str:
     lines += ["## Trained on", "", *_data_lines(meta), ""]
     lines += ["## How good it is", "", *_how_good(meta, family), ""]
     lines += ["## Use it", "", *_studio_use(name, family), *_library_use(name, family, meta)]
-    made = "Text written" if family.kind == "text" else "Images made"
-    lines += [f"{made} with this model are AI-generated"
-              + ("; the studio writes that into every PNG it saves." if family.kind != "text" else "."), ""]
+    lines += ["Text written with this model is AI-generated." if family.kind == "text" else
+              "Images made with this model are AI-generated; the studio writes that into every PNG it saves.", ""]
     lines += _technical(meta, family)
     return "\n".join(lines).rstrip() + "\n"
 
