@@ -47,6 +47,14 @@ def _print_json(data) -> None:
     print(json.dumps(data, indent=1, default=str))
 
 
+def _show(args, data, text: str) -> None:
+    """The result as JSON with --json, else as the plain line(s) a person reads."""
+    if args.json:
+        _print_json(data)
+    elif text:
+        print(text)
+
+
 def _value(text: str):
     """A --set value: JSON when it parses (numbers, true/false), else the plain string."""
     try:
@@ -79,26 +87,21 @@ def cmd_models(args) -> int:
         _print_json(models.model_info(args.name))  # JSON with or without --json
     elif args.action == "export":
         path = models.export_model(args.name, Path(args.out))
-        _print_json({"zip": str(path)}) if args.json else print(path)
+        _show(args, {"zip": str(path)}, str(path))
     elif args.action == "import":
         record = models.import_model(args.zip, args.name)
-        _print_json(record) if args.json else print(record["name"])
+        _show(args, record, record["name"])
     elif args.action == "rename":
         record = models.rename_model(args.name, args.new_name)
-        _print_json(record) if args.json else print(record["name"])
+        _show(args, record, record["name"])
     elif args.action == "delete":
-        message = models.delete_model(args.name)
-        _print_json({"deleted": args.name}) if args.json else print(message)
+        _show(args, {"deleted": args.name}, models.delete_model(args.name))
     elif args.action == "upgrade":
         from .services.upgrade import upgrade_folder
 
         done = {str(folder): upgrade_folder(folder) for folder in args.folders}
-        if args.json:
-            _print_json(done)
-        else:
-            for folder, files in done.items():
-                print(f"{folder}: {', '.join(files)}")
-    return 0
+        _show(args, done, "\n".join(f"{folder}: {', '.join(files)}" for folder, files in done.items()))
+    return EXIT_OK
 
 
 # Options that belong to some families only (the training service refuses them for the others); the data
@@ -154,7 +157,7 @@ def cmd_train(args, argv: list[str]) -> int:
     from .train import run
 
     # The command that reproduces this run, as the model card will show it (how it was run is not part of it).
-    command = shlex.join(["python", "-m", "studio", *[a for a in argv if a not in ("--detach", "--prepare-only")]])
+    command = shlex.join(["python", "-m", "studio", *[a for a in argv if a not in ("--detach", "--prepare-only", "--json")]])
     result = start_training(args.family, args.name, builtin=args.builtin, folder=args.folder, steps=args.steps,
                             batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                             recipe=_pairs(args.set), config=_pairs(args.config), command=command,
@@ -213,8 +216,8 @@ def cmd_generate(args) -> int:
 
     result = generate(args.model, args.count, args.seed, out_dir=Path(args.out), **_pairs(args.set))
     if args.json:
-        _print_json({"files": [str(p) for p in result.files], "grid": str(result.grid),
-                     "parameters": getattr(result, "parameters", None)})
+        _print_json({"files": [str(p) for p in result.files], "seeds": result.seeds, "grid": str(result.grid),
+                     "zip": str(result.zip), "parameters": result.parameters})
         return EXIT_OK
     for path in result.files:
         print(path)
@@ -241,10 +244,8 @@ def cmd_jobs(args) -> int:
 
     if args.action == "list":
         found = training.list_jobs()
-        if args.json:
-            _print_json(found)
-        for j in [] if args.json else found:
-            print(f"{j['job']:48} {j.get('state', '?'):10} {j.get('step', 0)}/{j.get('steps', '?')}")
+        _show(args, found, "\n".join(f"{j['job']:48} {j.get('state', '?'):10} {j.get('step', 0)}/{j.get('steps', '?')}"
+                                     for j in found))
     elif args.action == "status":  # these print JSON with or without --json
         _print_json(training.job_status(args.job))
     elif args.action == "cancel":
