@@ -70,7 +70,8 @@ def adapter(base):
 def test_the_adapter_folder_holds_only_the_adapter_and_names_its_base(adapter):
     record = default_registry().get(adapter)
     files = {p.name for p in record.path.iterdir()}
-    assert files == {"adapter_config.json", "adapter_model.safetensors", "studio.json", "README.md", "samples.png"}
+    assert files - {"LICENSE.md"} == {"adapter_config.json", "adapter_model.safetensors", "studio.json", "README.md",
+                                      "samples.png"}
     assert record.family == "diffusion-lora" and record.meta["kind"] == "image"
     config = record.meta["config"]
     assert config["base_model"] == "tiny-base" and config["r"] == 4 and config["alpha"] == 4
