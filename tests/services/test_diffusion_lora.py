@@ -211,3 +211,41 @@ def test_an_adapter_whose_base_changed_says_so(base, tmp_path):
     with pytest.raises(StudioError, match="'swapped-base' has different weights from the one this adapter was "
                                           "trained on"):
         generate("swapped-lora", count=1, seed=0, steps=10)
+
+
+def _shipped_adapters():
+    from tests.services.test_hub_folders import folders
+    return folders("diffusion-lora")
+
+
+def _load_alone_script(base: Path, adapter: Path) -> str:
+    """A script for a fresh Python without the studio: the base with diffusers, the adapter with peft."""
+    return f"""
+        import numpy as np, torch
+        from diffusers import DDIMPipeline
+        from peft import PeftModel
+        pipe = DDIMPipeline.from_pretrained({str(base)!r})
+        pipe.unet = PeftModel.from_pretrained(pipe.unet, {str(adapter)!r}).merge_and_unload()
+        images = pipe(batch_size=2, num_inference_steps=10, generator=torch.manual_seed(0), output_type="np").images
+        np.save("images.npy", images)
+    """
+
+
+def test_an_adapter_loads_with_diffusers_and_peft_alone(adapter, tmp_path):
+    from tests.services.test_hub_folders import run_alone
+
+    record = default_registry().get(adapter)
+    base = default_registry().get(record.meta["config"]["base_model"]).path
+    run_alone(_load_alone_script(base, record.path), tmp_path)
+    images = np.load(tmp_path / "images.npy")
+    assert images.shape == (2, 16, 16, 3) and np.isfinite(images).all()
+
+
+@pytest.mark.parametrize("folder", _shipped_adapters(), ids=lambda p: p.name)
+def test_shipped_adapters_load_with_diffusers_and_peft_alone(folder, tmp_path):
+    from tests.services.test_hub_folders import SHIPPED, run_alone
+
+    base = SHIPPED / json.loads((folder / "studio.json").read_text())["config"]["base_model"]
+    run_alone(_load_alone_script(base, folder), tmp_path)
+    images = np.load(tmp_path / "images.npy")
+    assert images.shape[0] == 2 and images.std() > 0.05
