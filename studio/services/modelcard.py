@@ -208,6 +208,15 @@ def _library_use(name: str, family, meta: dict) -> list[str]:
                 f'pipe = DDIMPipeline.from_pretrained("{repo}")  # or the path of this folder',
                 "images = pipe(batch_size=4, num_inference_steps=25, generator=torch.manual_seed(0)).images",
                 "```", ""]
+    if family.name == "diffusion-lora":
+        base = (meta.get("config") or {}).get("base_model", "the base model")
+        return [f"Without the studio, with diffusers and peft. This folder holds only the adapter; its base is the "
+                f"studio diffusion model `{base}` (a folder of its own, loaded by diffusers):", "",
+                "```python", "import torch", "from diffusers import DDIMPipeline", "from peft import PeftModel", "",
+                f'pipe = DDIMPipeline.from_pretrained("your-name/{base}")  # or the base folder\'s path',
+                f'pipe.unet = PeftModel.from_pretrained(pipe.unet, "{repo}").merge_and_unload()',
+                "images = pipe(batch_size=4, num_inference_steps=25, generator=torch.manual_seed(0)).images",
+                "```", ""]
     if family.name == "lora":
         base = base_model_id(meta)
         if base:
