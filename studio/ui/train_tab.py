@@ -64,11 +64,20 @@ def train(family: str, name: str, files: list[str] | None = None, builtin: str |
 
 def _train_from_form(family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed, fit,
                      background, flip, style, base_model, adapter, rank, progress=gr.Progress()):
-    # The form always has an adapter chosen; it applies only when a base model is.
+    # The form always has an adapter chosen; it applies only when a base model is. An emptied number field
+    # arrives as 0 from the page, where 0 is no valid rate or rank: both mean "the default".
     if not base_model:
         adapter = rank = None
+    learning_rate, rank = learning_rate or None, rank or None
     return train(family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed, fit,
                  background, flip, style, base_model, adapter, rank, progress=progress)
+
+
+def _family_changed(family: str, base: str):
+    # A fine-tune keeps its base's size, so choosing the base (which also picks family diffusion) sets it.
+    shapes = training.fine_tuning_bases().get(base or "") if family == "diffusion" else None
+    size = shapes["image_size"] if shapes else (128 if family == "style" else 32)
+    return gr.update(visible=family == "style"), gr.update(value=size)
 
 
 def _match_base(base: str):
@@ -193,8 +202,8 @@ def build(demo: gr.Blocks) -> None:
             status = gr.JSON(label="Status", elem_id="train-status")
     train_text.build(demo, job, report, status, _job_choices)  # text models: the same job view below
 
-    family.change(lambda f: (gr.update(visible=f == "style"), gr.update(value=128 if f == "style" else 32)),
-                  family, [style_image, image_size], api_visibility="private", queue=False)
+    family.change(_family_changed, [family, base_model], [style_image, image_size], api_visibility="private",
+                  queue=False)
     base_model.change(_match_base, base_model, [family, image_size, color], api_visibility="private", queue=False)
     start.click(_train_from_form, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
                         fit, background, flip, style_image, base_model, adapter, rank], [job, report, status],
