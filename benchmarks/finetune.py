@@ -126,7 +126,8 @@ def run_method(method: str, base: str, minutes: list[float], out_json: Path) -> 
                  {"model": name, "seeds": "0-63", "benchmark": "finetune"})
         gen = features_of(samples, feature)
         halves = [frechet_and_kid(gen[i * 65:(i + 1) * 65], test_features) for i in range(2)]
-        rows.append({"method": method, "minutes": budget, "steps": step, "images_per_cpu_second": round(images / cpu, 2),
+        rows.append({"method": method, "minutes": budget, "steps": step,
+                     "images_per_cpu_second": round(images / cpu, 2),
                      "fd": round(sum(h["fd"] for h in halves) / 2, 1),
                      "kid": round(sum(h["kid"] for h in halves) / 2, 4),
                      "kid_std": round(sum(h["kid_std"] for h in halves) / 2, 4),
@@ -253,8 +254,8 @@ def quick(args) -> int:
              f"Machine: {machine()}, shared with other work. Base `{args.base}`; {args.images} held-out images "
              f"(Twemoji Food & Drink); {args.steps} steps, batch {min(16, args.images)}, rank 8. Command: "
              f"`python benchmarks/finetune.py quick {' '.join(sys.argv[2:])}`.", "",
-             "| request to saved model | of which training | adapter zip | base zip | share | samples vs base (mean abs "
-             "difference, 0-255, seeds 0-7) |", "|---|---|---|---|---|---|",
+             "| request to saved model | of which training | adapter zip | base zip | share "
+             "| samples vs base (mean abs difference, 0-255, seeds 0-7) |", "|---|---|---|---|---|---|",
              f"| {row['seconds']} s | {row['train_seconds']} s | {row['adapter_zip_bytes'] / 1e3:.0f} kB | "
              f"{row['base_zip_bytes'] / 1e3:.0f} kB | {row['adapter_zip_bytes'] / row['base_zip_bytes']:.1%} | "
              f"{row['mean_abs_pixel_difference_to_base']} |"]

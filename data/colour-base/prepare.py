@@ -231,9 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     for folder, part in ((food_train, order[:len(food) // 2]), (food_test, order[len(food) // 2:])):
         for i in part:
             shutil.copy2(food[i], folder / food[i].name)
+        role = "the images a fine-tune learns from" if folder == food_train else "the test images"
         write_facts(folder, f"twemoji-{folder.name}", {"twemoji": len(part)},
                     f"prepared with `{command}`; a seeded half of Twemoji's {HELD_OUT} category (kept out of the "
-                    f"colour-base set): {'the images a fine-tune learns from' if folder == food_train else 'the test images'}")
+                    f"colour-base set): {role}")
     print(f"{sum(counts.values())} base images in {base}; {sum(moved.values())} validation images in {val}; "
           f"{held_count} held-out images in {held} ({len(food) // 2} in {food_train.name}, the rest in "
           f"{food_test.name})")

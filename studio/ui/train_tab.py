@@ -205,10 +205,9 @@ def build(demo: gr.Blocks) -> None:
     family.change(_family_changed, [family, base_model], [style_image, image_size], api_visibility="private",
                   queue=False)
     base_model.change(_match_base, base_model, [family, image_size, color], api_visibility="private", queue=False)
-    start.click(_train_from_form, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
-                        fit, background, flip, style_image, base_model, adapter, rank], [job, report, status],
-                api_name="_train_ui",
-                api_visibility="private", concurrency_id=COMPUTE
+    start.click(_train_from_form, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate,
+                                   seed, fit, background, flip, style_image, base_model, adapter, rank],
+                [job, report, status], api_name="_train_ui", api_visibility="private", concurrency_id=COMPUTE
                 ).success(lambda j: gr.update(choices=_job_choices(), value=j), job, job, api_visibility="private",
                           queue=False)
     watch = [status, plot, sample, summary]
