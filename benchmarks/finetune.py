@@ -172,8 +172,9 @@ def compare(args) -> int:
     lines = [
         "# Fine-tuning a base against training from scratch, at equal CPU time",
         "",
-        f"Machine: {machine()}; {len(args.methods)} methods run side by side, one process each, each stopped by its "
-        "own CPU time. Data: Twemoji Food & Drink, a category kept out of the base; 65 images train, 66 test.",
+        f"Machine: {machine()}; {len(args.methods)} methods run side by side, one process and one thread each, each "
+        "stopped by its own CPU time. Data: Twemoji Food & Drink, a category kept out of the base; 65 images train, "
+        "66 test.",
         f"Base: `{args.base}` ({base.meta['training'].get('steps')} steps), UNet weights {base_bytes / 1e6:.2f} MB.",
         f"Command: `python benchmarks/finetune.py compare {' '.join(sys.argv[2:])}` "
         f"({(time.time() - t0) / 60:.0f} min wall).",
