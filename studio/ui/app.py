@@ -8,8 +8,23 @@ from ..core.environment import environment
 from . import generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
 
 CSS = """
-#generate-gallery { min-height: 320px; }
 footer { visibility: hidden; }
+/* A compact header, so each tab's main button is in view at 1400x900. */
+#studio-header { margin: 0; padding: 0; }
+#studio-header h1 { font-size: 1.4rem; margin: 0; display: inline; }
+#studio-header p { display: inline; margin: 0 0 0 1em; color: var(--body-text-color-subdued); }
+/* Small models make small images: show them big and crisp. The browser scales them up with
+   nearest-neighbour sampling; the PNGs served for download are the originals. */
+.pixelated img { image-rendering: pixelated; }
+.fill-image img { width: 100%; height: 100%; object-fit: contain; }
+.status-line { min-height: 1.6em; }
+.status-line p { margin: 0; }
+table.kv { border-collapse: collapse; width: 100%; font-size: 0.9em; border: none; }
+table.kv th, table.kv td { border: none !important; background: none !important; }
+table.kv th { text-align: left; font-weight: 600; padding: 2px 12px 2px 0; white-space: nowrap;
+              vertical-align: top; color: var(--body-text-color-subdued); }
+table.kv td { padding: 2px 0; word-break: break-word; }
+table.kv tr + tr th, table.kv tr + tr td { border-top: 1px solid var(--border-color-primary); }
 """
 
 
@@ -17,20 +32,21 @@ def build_demo() -> gr.Blocks:
     """The whole app as a `gr.Blocks`, queue configured; launch it with `launch_options()`."""
     s = environment()
     with gr.Blocks(title="Creative studio") as demo:
-        gr.Markdown(f"# Creative studio\nTrain and use your own generative models. Version {__version__}.")
+        gr.Markdown(f"# Creative studio\nTrain and use your own generative models. Version {__version__}.",
+                    elem_id="studio-header")
         with gr.Tabs(elem_id="tabs"):
-            with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
-                generate_gallery = generate_tab.build(demo)
-            with gr.Tab("Interpolate", id="interpolate", elem_id="tab-interpolate"):
-                interpolate_tab.build(demo, generate_gallery)
-            with gr.Tab("Style", id="style", elem_id="tab-style"):
-                style_tab.build(demo, generate_gallery)
-            with gr.Tab("Write", id="write", elem_id="tab-write"):
-                write_tab.build(demo)
-            with gr.Tab("Train", id="train", elem_id="tab-train"):
-                train_tab.build(demo)
-            with gr.Tab("Models", id="models", elem_id="tab-models"):
-                models_tab.build(demo)
+            with gr.Tab("Generate", id="generate", elem_id="tab-generate") as tab:
+                generate_gallery = generate_tab.build(demo, tab)
+            with gr.Tab("Interpolate", id="interpolate", elem_id="tab-interpolate") as tab:
+                interpolate_tab.build(demo, generate_gallery, tab)
+            with gr.Tab("Style", id="style", elem_id="tab-style") as tab:
+                style_tab.build(demo, generate_gallery, tab)
+            with gr.Tab("Write", id="write", elem_id="tab-write") as tab:
+                write_tab.build(demo, tab)
+            with gr.Tab("Train", id="train", elem_id="tab-train") as tab:
+                train_tab.build(demo, tab)
+            with gr.Tab("Models", id="models", elem_id="tab-models") as tab:
+                models_tab.build(demo, tab)
     # Compute-heavy events share one group of STUDIO_CONCURRENCY slots; the queue refuses new events past
     # STUDIO_QUEUE_SIZE instead of letting them pile up.
     demo.queue(default_concurrency_limit=s.concurrency, max_size=s.queue_size)

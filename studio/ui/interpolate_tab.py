@@ -193,7 +193,7 @@ def _control(name: str):
                      elem_id=f"interpolate-{name}")
 
 
-def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None) -> None:
+def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.Tab | None = None) -> None:
     choices = model_choices(kind="image")
     first = choices[0][1] if choices else None
     with gr.Row():

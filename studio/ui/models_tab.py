@@ -73,7 +73,7 @@ def _refresh(current=None):
     return gr.update(choices=choices, value=value)
 
 
-def build(demo: gr.Blocks) -> None:
+def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             with gr.Row():

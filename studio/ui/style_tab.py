@@ -170,7 +170,7 @@ def _use_generated(selected):
     return path
 
 
-def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None) -> None:
+def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.Tab | None = None) -> None:
     examples = _example_files()
     first_content, first_style = examples[0]
     first_out, first_params = _first_result(first_content, first_style)

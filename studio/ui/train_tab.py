@@ -115,7 +115,7 @@ def _poll(job: str):
         return gr.skip(), gr.skip(), gr.skip(), str(exc)
 
 
-def build(demo: gr.Blocks) -> None:
+def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     gr.Markdown("Train a model on your own images. Training runs in the background: you can leave this page "
                 "and come back; cancel keeps the last checkpoint, and resume continues from it.")
     with gr.Row():

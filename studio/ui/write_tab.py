@@ -70,7 +70,7 @@ def _show_variations(count: int):
     return [gr.update(visible=i < int(count)) for i in range(writing.MAX_VARIATIONS)]
 
 
-def build(demo: gr.Blocks) -> None:
+def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     choices = _model_choices()
     default = writing.DEFAULT_MODEL if writing.DEFAULT_MODEL in choices else (choices[0] if choices else None)
     with gr.Row():
