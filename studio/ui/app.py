@@ -5,7 +5,7 @@ import gradio as gr
 
 from .. import __version__
 from ..core.environment import environment
-from . import generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from . import charts, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
 
 CSS = """
 footer { visibility: hidden; }
@@ -19,12 +19,12 @@ footer { visibility: hidden; }
 .fill-image img { width: 100%; height: 100%; object-fit: contain; }
 .status-line { min-height: 1.6em; }
 .status-line p { margin: 0; }
-table.kv { border-collapse: collapse; width: 100%; font-size: 0.9em; border: none; }
-table.kv th, table.kv td { border: none !important; background: none !important; }
-table.kv th { text-align: left; font-weight: 600; padding: 2px 12px 2px 0; white-space: nowrap;
-              vertical-align: top; color: var(--body-text-color-subdued); }
-table.kv td { padding: 2px 0; word-break: break-word; }
-table.kv tr + tr th, table.kv tr + tr td { border-top: 1px solid var(--border-color-primary); }
+table.kv { border-collapse: collapse; width: 100%; font-size: 0.9em; margin: 0; }
+table.kv, table.kv tr, table.kv th, table.kv td { border: none !important; background: none !important; }
+table.kv tr + tr { border-top: 1px solid var(--border-color-primary) !important; }
+table.kv th { text-align: left; font-weight: 600; padding: 3px 12px 3px 0; white-space: nowrap; vertical-align: top;
+              color: var(--body-text-color-subdued); }
+table.kv td { padding: 3px 0; word-break: break-word; }
 """
 
 
@@ -58,5 +58,5 @@ def launch_options() -> dict:
     s = environment()
     # Samples and model cards are served straight from the model and job folders.
     allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
-    return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS,
+    return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS + charts.CSS,
             "show_error": False, "allowed_paths": allowed}
