@@ -22,7 +22,7 @@ footer { visibility: hidden; }
 table.kv { border-collapse: collapse; width: 100%; font-size: 0.9em; margin: 0; }
 table.kv, table.kv tr, table.kv th, table.kv td { border: none !important; background: none !important; }
 table.kv tr + tr { border-top: 1px solid var(--border-color-primary) !important; }
-table.kv th { text-align: left; font-weight: 600; padding: 3px 12px 3px 0; white-space: nowrap; vertical-align: top;
+table.kv th { width: 1%; text-align: left; font-weight: 600; padding: 3px 16px 3px 0; white-space: nowrap; vertical-align: top;
               color: var(--body-text-color-subdued); }
 table.kv td { padding: 3px 0; word-break: break-word; }
 """

@@ -123,7 +123,9 @@ def ui_event(trigger, fn, inputs, outputs, **kwargs):
 
     kwargs.setdefault("api_visibility", "private")
     event = trigger(wrapped, inputs, [*outputs, failure], **kwargs)
-    event.then(_report_failure, failure, None, api_visibility="private", show_progress="hidden", queue=False)
+    # Queued, so its error reaches the page with its duration (a non-queued error loses it, and its toast)
+    event.then(_report_failure, failure, None, api_visibility="private", show_progress="hidden",
+               concurrency_limit=None)
     return event
 
 

@@ -118,8 +118,8 @@ def list_jobs() -> list[dict]:
     return training.list_jobs()
 
 
-def _job_choices() -> list[tuple[str, str]]:
-    return [(f"{j['job']}  ({j.get('state', '?')})", j["job"]) for j in training.list_jobs()]
+def _job_choices() -> list[str]:
+    return [j["job"] for j in training.list_jobs()]
 
 
 def _poll(job: str):
