@@ -6,6 +6,7 @@ import inspect
 import logging
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -40,6 +41,7 @@ def optional(value):
 # is STUDIO_CONCURRENCY; light events (listings, job status) run beside them without waiting.
 COMPUTE = "compute"
 TICK_SECONDS = 0.5  # the longest a Stop waits for a quiet worker's generator to be closable
+PROGRESS_SECONDS = 0.25  # progress reaches the page at most this often (a diffusion batch makes thousands)
 
 
 def message_of(exc: Exception, where: str = "") -> str:
@@ -166,6 +168,19 @@ def model_choices(kind: str | None = None) -> list[tuple[str, str]]:
 def selected_value(evt: gr.SelectData):
     """The value of the item a user clicked (for a gallery: {"image": {"path": ...}, "caption": ...})."""
     return evt.value
+
+
+def throttled(report: Callable[..., None], seconds: float = PROGRESS_SECONDS) -> Callable[..., None]:
+    """`report` called at most once every `seconds` (later calls in between are dropped): progress from every
+    denoising step of every image would otherwise flood the page with updates it must re-render."""
+    last = [float("-inf")]
+
+    def call(*args) -> None:
+        now = time.monotonic()
+        if now - last[0] >= seconds:
+            last[0] = now
+            report(*args)
+    return call
 
 
 def stream_work(work: Callable[[Callable[[str, Any], None], Callable[[], bool]], Any]) -> Iterator[tuple[str, Any]]:

@@ -20,6 +20,7 @@ from .common import (
     number_or_default,
     on_stop,
     stream_work,
+    throttled,
     ui_event,
     user_errors,
 )
@@ -42,7 +43,7 @@ def _streamed(model, count, seed, settings: dict, progress) -> Iterator[tuple[st
     result, "tick" while it is quiet. Stop (which closes this generator) ends the sampling within one step."""
 
     def work(emit, cancelled):
-        return generate(model, count, seed, progress=lambda f, text: emit("progress", (f, text)),
+        return generate(model, count, seed, progress=throttled(lambda f, text: emit("progress", (f, text))),
                         cancelled=cancelled, finished=lambda files, seeds: emit("finished", (files, seeds)),
                         **settings)
 

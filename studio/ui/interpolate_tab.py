@@ -26,6 +26,7 @@ from .common import (
     on_stop,
     selected_value,
     stream_work,
+    throttled,
     ui_event,
     user_errors,
 )
@@ -57,7 +58,8 @@ def _streamed(model, progress, **options) -> Iterator[tuple[str, object]]:
     cancel) stops the decoding, projection or inversion after its current step."""
 
     def work(emit, cancelled):
-        return interpolate(model, cancelled=cancelled, progress=lambda f, text: emit("progress", (f, text)),
+        return interpolate(model, cancelled=cancelled,
+                           progress=throttled(lambda f, text: emit("progress", (f, text))),
                            **options)
 
     for kind, value in stream_work(work):
@@ -222,7 +224,7 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
     choices = model_choices(kind="image")
     first = choices[0][1] if choices else None
     with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=300):
+        with gr.Column(scale=2, min_width=320):
             model = gr.Dropdown(choices, value=first, label="Model", elem_id="interpolate-model")
             seeds = gr.Textbox("11, 42", label="Seeds", info="keyframes: comma-separated seeds, or 'random'",
                                elem_id="interpolate-seeds")
@@ -234,9 +236,8 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
             with gr.Row():
                 method = gr.Radio(list(METHODS), value="slerp", label="Path", elem_id="interpolate-method")
                 easing = gr.Radio(list(EASINGS), value="linear", label="Easing", elem_id="interpolate-easing")
-            with gr.Row():
-                loop = gr.Checkbox(False, label="Loop back to the start", elem_id="interpolate-loop")
-                fps = gr.Slider(1, MAX_FPS, value=12, step=1, label="Frames per second", elem_id="interpolate-fps")
+            fps = gr.Slider(1, MAX_FPS, value=12, step=1, label="Frames per second", elem_id="interpolate-fps")
+            loop = gr.Checkbox(False, label="Loop back to the start", elem_id="interpolate-loop")
             if generate_gallery is not None:
                 with gr.Row():
                     use_all = gr.Button("Use the Generate tab's images", size="sm", elem_id="interpolate-use-all")
@@ -255,7 +256,7 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
                 projection_steps = gr.Slider(10, 1000, value=200, step=10, label="GAN projection steps",
                                              elem_id="interpolate-projection-steps")
                 controls = [_control(name) for name in UI_SETTINGS]
-        with gr.Column(scale=3, elem_id="interpolate-outputs"):
+        with gr.Column(scale=5, elem_id="interpolate-outputs"):
             status = gr.Markdown("Press **Animate** to walk from one seed's image to the next.",
                                  elem_id="interpolate-status", elem_classes=["status-line"])
             with gr.Row(equal_height=True):

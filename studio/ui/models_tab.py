@@ -125,6 +125,7 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
             exported = gr.File(label="Exported zip", interactive=False, visible=False, elem_id="models-exported")
             message = gr.Markdown(elem_id="models-message", elem_classes=["status-line"])
             table = gr.Dataframe(_table(), headers=TABLE_COLUMNS, interactive=False, wrap=True, max_height=330,
+                                 column_widths=["32%", "13%", "13%", "17%", "25%"],
                                  label="All models (click a row to choose it)", elem_id="models-table")
             with gr.Accordion("Import a model zip", open=False):
                 upload = gr.File(label="A model zip exported by a studio", file_types=[".zip"], height=90,

@@ -32,6 +32,7 @@ from .common import (
     number_or_default,
     selected_value,
     stream_work,
+    throttled,
     ui_event,
     user_errors,
 )
@@ -59,12 +60,19 @@ def stylize_api(content, style=None, method: str | None = None, styles=None, sty
     """
     if file_path(content) is None:
         raise StudioError("give a content image")
-    result = stylize(file_path(content), file_path(style), method=method or None, styles=file_paths(styles),
-                     style_weights=style_weights or None, strength=strength if strength is not None else 1.0,
-                     size=DEFAULT_SIZE if size is None else size, steps=DEFAULT_STEPS if steps is None else steps,
-                     preserve_colors=bool(preserve_colors), mask=file_path(mask), seed=0 if seed is None else seed,
-                     progress=lambda f, m: progress(f, desc=m))
-    return str(result.path), result.parameters
+
+    def work(emit, cancelled):
+        return stylize(file_path(content), file_path(style), method=method or None, styles=file_paths(styles),
+                       style_weights=style_weights or None, strength=strength if strength is not None else 1.0,
+                       size=DEFAULT_SIZE if size is None else size, steps=DEFAULT_STEPS if steps is None else steps,
+                       preserve_colors=bool(preserve_colors), mask=file_path(mask), seed=0 if seed is None else seed,
+                       progress=throttled(lambda f, m: emit("progress", (f, m))), cancel=cancelled)
+
+    # A generator, so a client's cancel closes it and the optimisation ends after its current step.
+    for kind, value in stream_work(work):
+        if kind == "progress":
+            progress(value[0], desc=value[1])
+        yield (str(value.path), value.parameters) if kind == "done" else gr.skip()
 
 
 def _mask_from_editor(editor) -> Image.Image | None:
@@ -99,7 +107,7 @@ def _stylize_live(content, style, extra_styles, weights, method, strength, size,
         return stylize(content, style, method=method or None, styles=file_paths(extra_styles),
                        style_weights=weights or None, strength=strength, size=size, steps=steps,
                        preserve_colors=preserve_colors, mask=mask, seed=0 if seed is None else seed,
-                       progress=lambda f, m: emit("progress", f"{f:.0%} · {m}"),
+                       progress=throttled(lambda f, m: emit("progress", f"{f:.0%} · {m}")),
                        preview=lambda im, step, total: emit("preview", im),
                        cancel=lambda: cancelled() or finish.is_set())
 
@@ -252,7 +260,7 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
                                  if first_out else "Press **Stylize**.", elem_id="style-status",
                                  elem_classes=["status-line"])
             live = gr.Image(first_out, label="Result (live preview while optimising)", format="png",
-                            interactive=False, height=420, elem_id="style-result")
+                            interactive=False, height=420, elem_id="style-result", elem_classes=["fill-image"])
             with gr.Row(equal_height=False):
                 png = gr.File(first_out, label="Download PNG (parameters embedded)", interactive=False,
                               elem_id="style-png")

@@ -154,3 +154,58 @@ def test_the_live_loss_chart_shows_each_loss(app, artifacts):
         assert names == {"loss", "reconstruction", "kl"}, lines
         assert all(any(text.startswith(name) for text in legend) for name in names), legend
         assert page.locator("#train-chart svg text").count() < 40  # round-numbered ticks, not a label per value
+
+
+def _options(page, elem_id: str) -> list[str]:
+    page.locator(f"#{elem_id} input").click()
+    options = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    return options
+
+
+def test_a_new_model_appears_in_every_tab_without_a_reload(app, artifacts):
+    from studio.core.registry import default_registry
+    from studio.services.models import delete_model, rename_model
+    from tests.support.files import save_tiny_vae
+
+    with browser_page(app.local_url, WIDTH, HEIGHT) as page:
+        open_tab(page, "Generate")
+        assert not any(o.startswith("late-vae") for o in _options(page, "generate-model"))
+        if not default_registry().exists("late-vae"):
+            save_tiny_vae(None, "late-vae")  # as a job finishing, an import or a script would add it
+        for tab, dropdown in (("Interpolate", "interpolate-model"), ("Generate", "generate-model")):
+            open_tab(page, tab)
+            page.wait_for_timeout(1000)
+            assert any(o.startswith("late-vae") for o in _options(page, dropdown)), tab
+        open_tab(page, "Models")
+        page.wait_for_function("document.querySelector('#models-table').innerText.includes('late-vae')",
+                               timeout=30_000)
+        rename_model("late-vae", "late-vae-renamed")
+        open_tab(page, "Generate")
+        page.wait_for_timeout(1000)
+        options = _options(page, "generate-model")
+        assert any(o.startswith("late-vae-renamed") for o in options)
+        assert not any(o.startswith("late-vae ") for o in options)
+        delete_model("late-vae-renamed")
+        open_tab(page, "Interpolate")
+        page.wait_for_timeout(1000)
+        assert not any(o.startswith("late-vae") for o in _options(page, "interpolate-model"))
+
+
+def test_stop_in_style_keeps_the_result_so_far(app, artifacts):
+    with browser_page(app.local_url, WIDTH, HEIGHT) as page:
+        open_tab(page, "Style")
+        page.locator("#style-method input").click()
+        page.get_by_role("option", name="optimization", exact=True).click()
+        page.get_by_text("More settings").click()
+        set_number(page, "style-size", 128)
+        set_number(page, "style-steps", 2000)
+        page.locator("#style-button").click()
+        page.wait_for_function("document.querySelector('#style-status').innerText.includes('step')",
+                               timeout=300_000)
+        page.locator("#style-stop").click()
+        page.wait_for_function("document.querySelector('#style-status').innerText.includes('stopped at step')",
+                               timeout=120_000)
+        page.screenshot(path=str(artifacts / "newcomer-style-stopped.png"))
+        assert page.locator(ERRORS_SHOWN).count() == 0
+        assert "stylized-optimization" in page.locator("#style-png").inner_text()
