@@ -272,7 +272,8 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
     with gr.Accordion("Train a per-style network (background job; watch it in the Train tab)", open=False):
         with gr.Row():
             t_name = gr.Textbox(propose_name("style"), label="Name", elem_id="style-train-name")
-            t_style = gr.Image(type="filepath", image_mode=None, label="Style image", elem_id="style-train-style")
+            t_style = gr.Image(first_style, type="filepath", image_mode=None, label="Style image",
+                               elem_id="style-train-style")
             t_content = gr.File(label="Content images (empty: the installed photos)", file_count="multiple",
                                 file_types=["image"], elem_id="style-train-content")
         with gr.Row():

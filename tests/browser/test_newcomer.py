@@ -209,3 +209,22 @@ def test_stop_in_style_keeps_the_result_so_far(app, artifacts):
         page.screenshot(path=str(artifacts / "newcomer-style-stopped.png"))
         assert page.locator(ERRORS_SHOWN).count() == 0
         assert "stylized-optimization" in page.locator("#style-png").inner_text()
+
+
+def test_the_text_training_form_works_as_it_opens(app, artifacts):
+    with browser_page(app.local_url, WIDTH, HEIGHT) as page:
+        open_tab(page, "Train")
+        page.get_by_text("Train a text model").click()
+        page.locator("#train-text-start").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "newcomer-train-text-before.png"))
+        page.locator("#train-text-start").click()
+        page.wait_for_function("document.querySelector('#train-job input').value.includes('my-text')",
+                               timeout=300_000)
+        page.wait_for_function("document.querySelector('#train-summary').innerText.match(/starting|running/)",
+                               timeout=120_000)
+        page.screenshot(path=str(artifacts / "newcomer-train-text-after.png"))
+        assert page.locator(ERRORS_SHOWN).count() == 0, page.locator(".toast-body").all_inner_texts()
+        assert "characters" in page.locator("#train-report textarea").input_value()
+        page.locator("#train-cancel").click()
+        page.wait_for_function("document.querySelector('#train-summary').innerText.match(/cancel/)",
+                               timeout=120_000)
