@@ -109,17 +109,17 @@ def ui_event(trigger, fn, inputs, outputs, **kwargs):
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
-        def wrapped(*args):
+        def wrapped(*args, **kwargs):
             try:
-                for value in fn(*args):
+                for value in fn(*args, **kwargs):
                     yield extend(value)
             except Exception as exc:
                 yield failed(exc)
     else:
         @functools.wraps(fn)
-        def wrapped(*args):
+        def wrapped(*args, **kwargs):
             try:
-                return extend(fn(*args))
+                return extend(fn(*args, **kwargs))
             except Exception as exc:
                 return failed(exc)
 
