@@ -55,7 +55,7 @@ def test_each_tab_works_as_it_opens(app, artifacts, tab, button, result, done):
             job = page.locator("#train-job input").input_value()
             assert re.search(r"my-vae", job), job
             page.locator("#train-cancel").click()  # leave the machine to the other tests
-            page.wait_for_function("document.querySelector('#train-summary').innerText.match(/cancel/)",
+            page.wait_for_function("document.querySelector('#train-summary').innerText.startsWith('cancelled')",
                                    timeout=120_000)
         elif tab == "Models":
             assert page.locator("#models-exported").is_visible()
@@ -150,6 +150,8 @@ def test_the_live_loss_chart_shows_each_loss(app, artifacts):
         legend = page.locator("#train-chart .legend .entry").all_inner_texts()
         page.screenshot(path=str(artifacts / "newcomer-train-chart.png"))
         page.locator("#train-cancel").click()
+        page.wait_for_function("document.querySelector('#train-summary').innerText.startsWith('cancelled')",
+                               timeout=120_000)
         names = {name for name, _ in lines}
         assert names == {"loss", "reconstruction", "kl"}, lines
         assert all(any(text.startswith(name) for text in legend) for name in names), legend
@@ -226,5 +228,5 @@ def test_the_text_training_form_works_as_it_opens(app, artifacts):
         assert page.locator(ERRORS_SHOWN).count() == 0, page.locator(".toast-body").all_inner_texts()
         assert "characters" in page.locator("#train-report textarea").input_value()
         page.locator("#train-cancel").click()
-        page.wait_for_function("document.querySelector('#train-summary').innerText.match(/cancel/)",
+        page.wait_for_function("document.querySelector('#train-summary').innerText.startsWith('cancelled')",
                                timeout=120_000)
