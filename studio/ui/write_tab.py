@@ -26,12 +26,15 @@ def _none_if_empty(value):
 @user_errors
 def write_api(model: str | None = None, prompt: str = "", max_new_tokens: int = 200,
               temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
-              repetition_penalty: float | None = None, seed: int = -1, stop: str | None = None):
+              repetition_penalty: float | None = None, seed: int = -1, stop: str | None = None,
+              progress=gr.Progress()):
     """Write a continuation of `prompt`, streamed; the final value is the whole text, prompt included.
 
     model: a text model's name (empty: the shipped default), "SmolLM2-135M-Instruct", or a Hub id when online.
     max_new_tokens 1-2000; temperature 0-2 (0: greedy); top_k 0-1000 (0: off); top_p 0-1 (1: off);
     repetition_penalty 1-2 (1: off); seed -1 for random; stop: strings separated by '|' ('\\n' is a newline).
+    Empty sampling settings take the model's defaults (SmolLM2: repetition penalty 1.1). Progress (tokens
+    written) shows in `job.status().progress_data`; `job.cancel()` stops the model at the next token.
     """
     shown = False
     for draft in writing.stream(prompt, _none_if_empty(model), max_new_tokens, _none_if_empty(temperature),
@@ -42,6 +45,8 @@ def write_api(model: str | None = None, prompt: str = "", max_new_tokens: int = 
             shown = True
             for note in draft.notes:
                 gr.Warning(note)
+        written, most = draft.parameters.get("tokens_written", 0), draft.parameters.get("max_new_tokens", 1)
+        progress(min(written / max(most, 1), 1.0), desc=f"token {written}/{most}")
         yield draft.texts[0]
 
 

@@ -61,3 +61,9 @@ def test_stylize_progress_grows_and_a_cancel_stops_the_work(client, tmp_path):
     png, params = client.predict(content=handle_file(str(content)), style=handle_file(str(style)),
                                  method="optimization", size=64, steps=2, api_name="/stylize")
     assert params["steps"] == 2
+
+
+def test_write_progress_grows_and_a_cancel_stops_the_work(client):
+    job = client.submit(prompt="The sea at night", max_new_tokens=2000, seed=1, api_name="/write")
+    _cancel_stops_the_work(job, "token")
+    assert client.predict(prompt="The sea", max_new_tokens=5, seed=1, api_name="/write").startswith("The sea")
