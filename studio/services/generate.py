@@ -14,6 +14,7 @@ from ..core.media import grid, read_png_parameters, save_png, to_pil, zip_files
 from ..core.seeds import resolve_seed, seed_range
 from ..families import FAMILIES
 from .models import load_image_model
+from .zerogpu import on_gpu
 
 MAX_COUNT = 64
 # Images are sampled in chunks of this many: a Stop keeps every finished chunk, and a diffusion step of one
@@ -62,6 +63,7 @@ def _prepare(model: str, settings: dict):
     return loaded, checked, params
 
 
+@on_gpu  # ZeroGPU Spaces lend the GPU per call (services/zerogpu.py)
 def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | None = None,
              progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
              finished: Callable[[list[Path], list[int]], None] | None = None, **settings) -> Generated:

@@ -6,9 +6,9 @@ import gradio as gr
 from .. import __version__
 from ..core.environment import environment
 from . import charts, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from .agents import agent_launch_options
 
 CSS = """
-footer { visibility: hidden; }
 /* A compact header, so each tab's main button is in view at 1400x900. */
 #studio-header { margin: 0; padding: 0; }
 #studio-header h1 { font-size: 1.4rem; margin: 0; display: inline; }
@@ -58,5 +58,6 @@ def launch_options() -> dict:
     s = environment()
     # Samples and model cards are served straight from the model and job folders.
     allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
-    return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS + charts.CSS,
-            "show_error": False, "allowed_paths": allowed}
+    return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(),
+            "css": CSS + charts.CSS, "show_error": False, "allowed_paths": allowed,
+            **agent_launch_options(s.auth)}  # footer "Use via API" link and the MCP server: ui/agents.py
