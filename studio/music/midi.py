@@ -32,8 +32,8 @@ def played_score(score):
 
     try:
         played = score.expandRepeats()
-    except Exception:  # music21 raises several kinds for repeats it cannot pair
-        return copy.deepcopy(score)
+    except Exception:  # music21 raises several kinds for repeats it cannot pair: play it as written
+        return _without_repeats(copy.deepcopy(score))
     # Repeated measures share their clef, key, metre and tempo objects, which music21's MIDI writer refuses
     # to place twice; give each repetition its own copy.
     seen: set[int] = set()
@@ -44,6 +44,27 @@ def played_score(score):
             else:
                 seen.add(id(element))
     return played
+
+
+def _without_repeats(score):
+    """The score with its repeat signs made plain bar lines (music21's MIDI writer would try, and fail, to
+    expand them again)."""
+    from music21 import bar, repeat
+
+    for measure in score.recurse().getElementsByClass("Measure"):
+        for side in ("leftBarline", "rightBarline"):
+            if isinstance(getattr(measure, side), bar.Repeat):
+                setattr(measure, side, bar.Barline("regular"))
+        for element in list(measure.getElementsByClass(repeat.RepeatExpression)):
+            measure.remove(element)
+    for spanner in list(score.recurse().getElementsByClass("RepeatBracket")):
+        for site in list(spanner.sites.get()):
+            if hasattr(site, "remove"):
+                try:
+                    site.remove(spanner)
+                except Exception:  # not in this site's elements
+                    pass
+    return score
 
 
 def performance(score) -> Performance:

@@ -211,24 +211,28 @@ def check_tune(text: str) -> CheckedTune:
     """Check a tune (lines, then music21) and measure it. Raises StudioError naming the line of a problem."""
     fields = check_lines(text)
     score = parse(text)
-    bars, full = bar_counts(score)
+    bars, full = bar_counts(score, fields["M"])
     pitches = [p.midi for n in score.recurse().notes for p in n.pitches]
     return CheckedTune(text, fields, score, bars, full, len(pitches), min(pitches), max(pitches))
 
 
-def bar_counts(score) -> tuple[int, int]:
-    """(bars, bars that fill the metre). A first bar shorter than the metre is a pick-up; a short bar that
-    ends a section (a repeat or double bar) or the tune, and with the pick-up makes a whole bar, counts as
-    filled, as does a short last bar."""
+def bar_counts(score, metre: str) -> tuple[int, int]:
+    """(bars, bars that fill the header's metre). A first bar shorter than the metre is a pick-up; a short
+    bar that ends a section (a repeat or double bar) or the tune, and with the pick-up makes a whole bar,
+    counts as filled, as does a short last bar. (music21's own bar length is not used: it invents a metre
+    for a bar that does not fit.)"""
     from music21 import bar as m21bar
 
     measures = list(score.recurse().getElementsByClass("Measure"))
     if not measures:
         return 0, 0
+    if not METRES.match(metre):
+        return len(measures), 0
+    target = float(metre_length(metre) * 4)
     pickup = 0.0
     full = 0
     for i, m in enumerate(measures):
-        length, target = float(m.duration.quarterLength), float(m.barDuration.quarterLength)
+        length = float(m.duration.quarterLength)
         if abs(length - target) < 1e-6:
             full += 1
             continue

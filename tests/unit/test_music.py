@@ -85,6 +85,10 @@ def test_midi_carries_the_instrument_and_text_events(tmp_path):
     assert len(played.notes) > len(list(tune.score.recurse().notes))  # repeats played out
     with pytest.raises(StudioError, match="instrument must be one of"):
         midi.check_instrument("theremin")
+    # Repeats music21 cannot pair are played as written, and the MIDI file is still written.
+    odd = notation.check_tune("X:1\nM:4/4\nL:1/8\nK:D\n|:abcd efga|:abcd efga:|abcd:|\n")
+    assert midi.write_midi(odd.score, tmp_path / "odd.mid", "piano", []).stat().st_size > 0
+    assert len(midi.performance(odd.score).notes) == 20
 
 
 def test_the_built_in_synthesiser_records_an_audible_tagged_wav(tmp_path, monkeypatch):
