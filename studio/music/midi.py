@@ -83,17 +83,34 @@ def performance(score) -> Performance:
     return Performance(sorted(events), max(start + length for start, length, _, _ in events))
 
 
+def midi_stream(score, program: int):
+    """A flat copy of the score (repeats played out, ties joined) for music21's MIDI writer: one part with
+    the instrument, the first clef-free metre, key and tempo, then every note, chord and rest at its
+    offset. Writing the score itself fails when repeated measures share one metre object."""
+    import copy
+
+    from music21 import chord, instrument, note, stream, tempo
+
+    flat = played_score(score).flatten().stripTies()
+    part = stream.Part()
+    part.insert(0, instrument.instrumentFromMidiProgram(program))
+    for kind in ("TimeSignature", "KeySignature"):
+        first = flat.getElementsByClass(kind).first()
+        if first is not None:
+            part.insert(0, copy.deepcopy(first))
+    for element in flat:
+        if isinstance(element, (note.Note, chord.Chord, note.Rest, tempo.MetronomeMark)):
+            part.insert(element.offset, copy.deepcopy(element))
+    return stream.Score([part])
+
+
 def write_midi(score, path: Path, instrument: str, texts: list[str]) -> Path:
     """Write the score (repeats played out) as a MIDI file with the instrument's program and `texts` as
     text events at the start of the first track."""
-    from music21 import instrument as m21instrument
     from music21 import midi
 
     program = check_instrument(instrument)
-    played = played_score(score)
-    for part in played.parts or [played]:
-        part.insert(0, m21instrument.instrumentFromMidiProgram(program))
-    mf = midi.translate.streamToMidiFile(played)
+    mf = midi.translate.streamToMidiFile(midi_stream(score, program))
     track = mf.tracks[0]
     events = []
     for text in texts:

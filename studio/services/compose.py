@@ -38,7 +38,7 @@ from .write import SETTINGS, load_text_model
 
 DEFAULT_MODEL = "folk-abc-char"
 INSTRUMENTS = tuple(midi.INSTRUMENTS)
-MAX_ATTEMPTS = 4
+MAX_ATTEMPTS = 3
 BARS_RANGE = (1, 64)
 MAX_MELODY_CHARS = 4000
 CHARS_PER_BAR = 40   # room for the model to write a bar; a bar never exceeds grammar.MAX_BAR_CHARS

@@ -86,7 +86,7 @@ def build(demo: gr.Blocks) -> None:
                                  elem_id="compose-seed")
                 instrument = gr.Dropdown(list(composing.INSTRUMENTS), value=d["instrument"], label="Instrument",
                                          elem_id="compose-instrument")
-            melody = gr.Textbox(label="Melody to continue (optional, ABC)", lines=4,
+            melody = gr.Textbox("", label="Melody to continue (optional, ABC)", lines=4,
                                 placeholder="|:A|dfa afd|... or a whole tune with its X:, M:, K: header",
                                 elem_id="compose-melody")
             upload = gr.File(label="Or upload an .abc file", file_types=[".abc", ".txt"], elem_id="compose-upload")
