@@ -222,7 +222,7 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
     (FluidSynth when installed), 'fluidsynth' or 'synth'.
     """
     name = check_abc_model(model)
-    title = re.sub(r"\s+", " ", str(title or "")).strip()[:80] or DEFAULTS["title"]
+    title = re.sub(r"[\s%]+", " ", str(title or "")).strip()[:80] or DEFAULTS["title"]  # % starts a comment
     checked = check_settings(key, metre, unit, tempo, bars, _or(temperature, "temperature"), _or(top_k, "top_k"),
                              _or(top_p, "top_p"), instrument)
     fields, melody_lines, notes = opening(title, checked["key"], checked["metre"], checked["unit"],
