@@ -4,13 +4,21 @@ Chosen over abcjs (a browser library, which would have to be served by the app a
 callers no score) and music21's own output (which needs MuseScore or LilyPond installed): verovio's wheel
 is self-contained, reads ABC directly, takes about 10 ms for a tune here (benchmarks/results/abc-*.md),
 and its SVG draws every glyph as a path, so the page needs no font and no script.
+
+verovio runs in a child process (`python -m studio.music.score`, ABC in, SVG out): its ABC reader is C++
+and crashed the whole process on some tunes here (a segmentation fault on a folk tune), which in the
+server would take the studio down. A crash or a hang in the child becomes a StudioError.
 """
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 
 from ..core.errors import StudioError
+
+TIMEOUT_S = 60
 
 _LOCK = threading.Lock()  # one verovio toolkit, used by one request at a time
 _TOOLKIT = None
@@ -29,8 +37,21 @@ def _toolkit():
 
 
 def render_svg(abc_text: str, width: int = 2100) -> str:
+    """The tune's score as one SVG document (all pages stacked), engraved in a child process."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "studio.music.score", str(int(width))], input=abc_text,
+                              capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise StudioError(f"verovio did not engrave the tune within {TIMEOUT_S} s") from None
+    if done.returncode != 0 or not done.stdout.startswith("<svg"):
+        why = done.stderr.strip().splitlines()[-1:] or [f"it stopped with code {done.returncode}"]
+        raise StudioError(f"verovio could not engrave the tune: {why[0][:300]}")
+    return done.stdout
+
+
+def render_svg_here(abc_text: str, width: int = 2100) -> str:
     """The tune's score as one SVG document (all pages stacked), `width` in verovio units (about 10 per px
-    at scale 40)."""
+    at scale 40), engraved in this process."""
     with _LOCK:
         tk = _toolkit()
         tk.setOptions({"inputFrom": "abc", "pageWidth": width, "adjustPageHeight": True, "scale": 40,
@@ -54,3 +75,11 @@ def _stack(pages: list[str]) -> str:
         y += h
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}px" height="{height}px" '
             f'viewBox="0 0 {width} {height}">' + "".join(body) + "</svg>")
+
+
+if __name__ == "__main__":  # the child process: ABC on stdin, SVG on stdout
+    try:
+        sys.stdout.write(render_svg_here(sys.stdin.read(), int(sys.argv[1]) if len(sys.argv) > 1 else 2100))
+    except StudioError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)

@@ -5,7 +5,7 @@ takes the header and opening bars of a melody the artist typed or uploaded, and 
 requested number of bars under an ABC grammar (`studio.music.grammar`: the header comes first because it is
 the prompt; no blank line or field inside the melody; chords and grace notes closed; bars counted, and the
 tune ends with a final bar line when the count is reached). Every tune is then checked line by line and by
-music21 (`studio.music.notation`). A tune that fails is drawn again with the next seed of its series (up to
+music21 (`studio.music.notation`) and engraved (verovio). A tune that fails is drawn again with the next seed of its series (up to
 `MAX_ATTEMPTS`); so is one whose bars do not all fill the metre, keeping the best of the attempts. A tune
 that never passes is refused, never shown as valid.
 
@@ -246,17 +246,18 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
         candidate = tempo_head + "\n" + full_body.strip("\n") + "\n"
         try:
             tune = notation.check_tune(candidate)
+            svg = score.render_svg(tune.text)  # a tune verovio cannot engrave is drawn again too
         except StudioError as exc:
             failures.append(f"draw {attempt + 1}: {exc}")
             continue
         if best is None or tune.bar_share > best[0].bar_share:
-            best = (tune, attempt, reached)
+            best = (tune, attempt, reached, svg)
         if tune.bar_share == 1.0:
             break
     if best is None:
         raise StudioError(f"{name} wrote no valid tune in {MAX_ATTEMPTS} draws from seed {base_seed} ("
                           + "; ".join(failures[:2]) + "); try another seed, a lower temperature or another model")
-    tune, attempt, reached = best
+    tune, attempt, reached, svg = best
     if attempt:
         notes.append(f"draw {attempt + 1} of the seed's series was kept (the earlier ones "
                      f"{'did not parse' if failures else 'filled fewer bars'})")
@@ -270,15 +271,15 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
               "seed": base_seed, "draw": attempt + 1, "draw_seed": attempt_seed(base_seed, attempt),
               "melody": bool(given), "instrument": checked["instrument"], "studio_version": __version__,
               "ai_generated": True}
-    return _write_outputs(tune, params, notes, seconds, player, out_dir)
+    return _write_outputs(tune, svg, params, notes, seconds, player, out_dir)
 
 
 def _or(value, name: str):
     return SETTINGS[name].default if value in (None, "") else value
 
 
-def _write_outputs(tune: notation.CheckedTune, params: dict, notes: list[str], seconds: float, player: str,
-                   out_dir: Path | None) -> Composition:
+def _write_outputs(tune: notation.CheckedTune, svg: str, params: dict, notes: list[str], seconds: float,
+                   player: str, out_dir: Path | None) -> Composition:
     out = Path(out_dir or tempfile.mkdtemp(prefix="studio-compose-"))
     out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9]+", "-", params["title"]).strip("-").lower()[:40] or "tune"
@@ -296,7 +297,6 @@ def _write_outputs(tune: notation.CheckedTune, params: dict, notes: list[str], s
                              {"title": params["title"], "comment": f"{AI_NOTICE}. parameters: {summary}",
                               "software": f"creative studio {__version__}", "artist": params["model"]},
                              player=player)
-    svg = score.render_svg(tune.text)
     svg = svg.replace("<desc>", f"<desc>{AI_NOTICE}; parameters: {_xml(summary)}. ", 1)
     svg_path = out / f"{stem}.svg"
     svg_path.write_text(svg, encoding="utf-8")

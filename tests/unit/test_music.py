@@ -131,3 +131,26 @@ def test_the_score_is_an_svg_with_every_note():
     svg = score.render_svg(TUNE)
     assert svg.startswith("<svg") and svg.count('class="note"') == len(list(notation.parse(TUNE).recurse().notes))
     assert "Test jig" in svg
+
+
+# A public-domain jig from Aird's Airs (as normalised) on which verovio 6.4.1's ABC reader crashes its process.
+LILLIBULLERO = """X:1
+T:LILLIBULLERO, or PROTESTANT BOYS' -- JIG
+M:6/8
+L:1/8
+K:G
+ (A>.B)A c2c | (B>.c)B d2d | ceA (d2c) | BAG A3
+| (A>.B)A c2c | (B>.c)B d2d | ceA (d2c) | BAG A3 :|
+ (a2.e) (f2.e) | (a2.e) (f2.e) | efg agf | edc B2z
+| fed cde | edc Bcd | ecA (d2c) | BAG A2 :]
+"""
+
+
+def test_a_crash_while_engraving_is_an_error_not_a_dead_server():
+    try:
+        svg = score.render_svg(LILLIBULLERO)
+    except StudioError as exc:
+        assert "verovio could not engrave the tune" in str(exc)
+    else:  # a verovio that no longer crashes here must still give a score
+        assert svg.startswith("<svg")
+    assert score.render_svg(TUNE).startswith("<svg")  # and the next tune engraves as usual
