@@ -14,10 +14,12 @@ def test_compose_shows_the_score_and_plays(app, artifacts):
         open_tab(page, "Compose")
         assert "folk-abc-char" in page.locator("#compose-model input").input_value()
         page.locator("#compose-button").click()
-        page.wait_for_selector("#compose-score svg", timeout=180_000)
+        page.wait_for_selector("#compose-score-svg svg", timeout=300_000)
+        page.wait_for_function("document.querySelector('#compose-abc textarea').value.startsWith('X:1')",
+                               timeout=60_000)
         abc = page.locator("#compose-abc textarea").input_value()
         assert abc.startswith("X:1") and "AI-generated" in abc and "K:D" in abc
-        assert page.locator("#compose-score svg .note").count() > 10
+        assert page.locator("#compose-score-svg svg .note").count() > 10
         page.wait_for_selector("#compose-audio audio", state="attached", timeout=60_000)
         duration = page.wait_for_function(
             "(() => { const a = document.querySelector('#compose-audio audio');"
