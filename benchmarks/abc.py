@@ -234,7 +234,7 @@ def main() -> None:
              f"({len(val_text):,} characters), chosen by title.", "",
              "## Validation loss (nats per character)", "", "| model | validation loss |", "|---|---|"]
     lines += [f"| {args.model}, {k} | {v} |" for k, v in shipped.items()]
-    lines += [f"| Markov order {k} (best of 1-8) | {markov[best_k]} |", f"| Markov order 3 | {markov[3]} |"]
+    lines += [f"| Markov order {best_k} (best of 1-8) | {markov[best_k]} |", f"| Markov order 3 | {markov[3]} |"]
     lines += [f"| {r['name']}, {r['seconds']:.0f} s from scratch ({r['steps']} steps) | {r['val_per_char']} |"
               for r in runs]
     lines += ["", "## Compositions", "", "| measure | value |", "|---|---|",

@@ -20,14 +20,14 @@ def test_compose_shows_the_score_and_plays(app, artifacts):
         abc = page.locator("#compose-abc textarea").input_value()
         assert abc.startswith("X:1") and "AI-generated" in abc and "K:D" in abc
         assert page.locator("#compose-score-svg svg .note").count() > 10
-        page.wait_for_selector("#compose-audio audio", state="attached", timeout=60_000)
-        duration = page.wait_for_function(
-            "(() => { const a = document.querySelector('#compose-audio audio');"
-            " return a && a.duration > 0 ? a.duration : false; })()", timeout=60_000).json_value()
+        # The recording: the browser fetches the WAV the player links to and decodes it (at least 5 s).
+        href = page.locator("#compose-audio a[download]").get_attribute("href")
+        assert href.endswith(".wav")
+        duration = page.evaluate("(async (url) => { const data = await (await fetch(url)).arrayBuffer();"
+                                 " const ctx = new OfflineAudioContext(1, 1, 22050);"
+                                 " return (await ctx.decodeAudioData(data)).duration; })", href)
         assert duration >= 5
         page.screenshot(path=str(artifacts / "compose.png"), full_page=True)
-        # Play: the audio element's clock moves (muted, so headless Chromium may play without a gesture).
-        page.evaluate("(() => { const a = document.querySelector('#compose-audio audio'); a.muted = true;"
-                      " return a.play(); })()")
-        page.wait_for_function("document.querySelector('#compose-audio audio').currentTime > 0.5",
-                               timeout=30_000)
+        # Play: the player's Play button turns into Pause while it plays.
+        page.locator("#compose-audio button[aria-label='Play']").first.click()
+        page.wait_for_selector("#compose-audio button[aria-label='Pause']", timeout=30_000)
