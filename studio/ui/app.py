@@ -6,10 +6,10 @@ import gradio as gr
 from .. import __version__
 from ..core.environment import environment
 from . import compose_tab, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from .agents import agent_launch_options
 
 CSS = """
 #generate-gallery { min-height: 320px; }
-footer { visibility: hidden; }
 """
 
 
@@ -45,4 +45,5 @@ def launch_options() -> dict:
     # Samples and model cards are served straight from the model and job folders.
     allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
     return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS,
-            "show_error": False, "allowed_paths": allowed}
+            "show_error": False, "allowed_paths": allowed,
+            **agent_launch_options(s.auth)}  # footer "Use via API" link and the MCP server: ui/agents.py
