@@ -100,14 +100,16 @@ def context_length(model) -> int:
 def generate_tokens(model, prompt_ids: list[int], *, seeds: list[int], max_new_tokens: int,
                     temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0,
                     repetition_penalty: float = 1.0, eos_id: int | None = None,
-                    context: int | None = None, suppress_ids: tuple[int, ...] = ()) -> Iterator[torch.Tensor]:
+                    context: int | None = None, suppress_ids: tuple[int, ...] = (),
+                    processors: tuple = ()) -> Iterator[torch.Tensor]:
     """Sample `len(seeds)` continuations of one prompt, yielding each step's new token ids (count,) on CPU.
 
     temperature 0 (or top_p 0) is greedy decoding; top_k 0 and top_p 1 switch those filters off;
     repetition_penalty 1 is none (CTRL-style, > 1 discourages repeats). Row i draws from its own generator
     seeded with seeds[i]. A row that emits `eos_id` is finished; the stream ends when every row is.
     When prompt + output outgrow `context`, the model reads only the last `context` tokens. Tokens in
-    `suppress_ids` (such as `<unk>`, which decodes to nothing) are never drawn.
+    `suppress_ids` (such as `<unk>`, which decodes to nothing) are never drawn. `processors` are extra
+    transformers logits processors applied first (a grammar that masks tokens, as Compose's ABC grammar).
     """
     from transformers import (
         LogitsProcessorList,
@@ -125,7 +127,7 @@ def generate_tokens(model, prompt_ids: list[int], *, seeds: list[int], max_new_t
     count = len(seeds)
     ids = torch.tensor([prompt_ids] * count, dtype=torch.long, device=device)
     greedy = temperature <= 0 or top_p <= 0
-    processors = LogitsProcessorList()
+    processors = LogitsProcessorList(processors)
     if suppress_ids:
         processors.append(SuppressTokensLogitsProcessor(list(suppress_ids), device=device))
     if repetition_penalty != 1.0:

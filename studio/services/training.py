@@ -41,7 +41,6 @@ from ..data.text import (
     build_tokenizer,
     builtin_corpus,
     encode,
-    split,
     texts_from_files,
 )
 from ..families import get_family
@@ -198,7 +197,7 @@ def read_corpus(files=None, builtin: str | None = None, folder: str | None = Non
 def tokenize_corpus(corpus: TextCorpus, tokenizer_kind: str, vocab_size: int, val_fraction: float,
                     context: int, tokenizer=None):
     """(tokenizer, train ids, val ids), refusing a corpus too short for the context with a clear message."""
-    train_text, val_text = split(corpus.text, val_fraction)
+    train_text, val_text = corpus.split(val_fraction)
     tokenizer = tokenizer or build_tokenizer(tokenizer_kind, train_text, vocab_size)
     train_ids, val_ids = encode(tokenizer, train_text), encode(tokenizer, val_text)
     need = context + 2
@@ -216,6 +215,8 @@ def _text_job(corpus: TextCorpus, tok, train_ids, val_ids, recipe: dict, config:
                "count": len(corpus.documents), "characters": len(corpus.text), "files": len(corpus.used),
                "skipped": len(corpus.skipped), "train_tokens": int(train_ids.numel()),
                "val_tokens": int(val_ids.numel()), "notes": notes}
+    if corpus.format != "text":  # Compose offers only models trained on ABC tunes
+        dataset["format"] = corpus.format
 
     def write(path: Path) -> None:
         save_file({"train": train_ids, "val": val_ids}, str(path))
@@ -237,6 +238,8 @@ def _prepare_text(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
     config = {**text_config(recipe["size"], len(tok), context, float(recipe["dropout"])), **config}
     name = builtin or (Path(folder).name if folder else "uploaded text")
     notes = f"first {1 - float(recipe['val_fraction']):.0%} of the text trains, the rest validates"
+    if corpus.validation:
+        notes = f"{len(corpus.documents):,} tunes train, {len(corpus.validation):,} others (chosen by title) validate"
     return _text_job(corpus, tok, train_ids, val_ids, recipe, config, name, notes,
                      {"vocab_size": len(tok), "context": context, "tokenizer": recipe["tokenizer"]})
 

@@ -5,7 +5,7 @@ import gradio as gr
 
 from .. import __version__
 from ..core.environment import environment
-from . import generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from . import compose_tab, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
 from .agents import agent_launch_options
 
 CSS = """
@@ -27,6 +27,8 @@ def build_demo() -> gr.Blocks:
                 style_tab.build(demo, generate_gallery)
             with gr.Tab("Write", id="write", elem_id="tab-write"):
                 write_tab.build(demo)
+            with gr.Tab("Compose", id="compose", elem_id="tab-compose"):
+                compose_tab.build(demo)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_tab.build(demo)
             with gr.Tab("Models", id="models", elem_id="tab-models"):
