@@ -68,7 +68,7 @@ def open_zip(path: Path, max_entries: int, name: str | None = None) -> zipfile.Z
     except StudioError:
         raise
     except (OSError, *ARCHIVE_ERRORS):
-        raise StudioError(f"{name} is not a zip archive (or it is damaged)") from None
+        raise StudioError(f"{name} is not a valid zip archive (not a zip, or a damaged one)") from None
     count = len(zf.infolist())
     if count > max_entries:
         zf.close()
