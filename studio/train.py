@@ -61,14 +61,14 @@ class JobFiles:
             with open(self.folder / "losses.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
 
-    def trim_losses(self, before_step: int) -> None:
-        """On resume, forget rows logged after the checkpoint we continue from, and any torn line a kill
-        mid-write left (rewritten whole, then swapped in)."""
+    def trim_losses(self, step: int) -> None:
+        """On resume from the checkpoint at `step`, forget rows logged after it, and any torn line a kill
+        mid-write left (the log is rewritten whole, then swapped in)."""
         from .core.jobs import read_jsonl
 
         path = self.folder / "losses.jsonl"
         if self.writer and path.is_file():
-            rows = [r for r in read_jsonl(path) if isinstance(r.get("step"), int) and r["step"] < before_step]
+            rows = [r for r in read_jsonl(path) if isinstance(r.get("step"), int) and r["step"] <= step]
             tmp = path.with_name(".losses.jsonl.tmp")
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
             os.replace(tmp, path)
@@ -135,7 +135,7 @@ def load_checkpoint(folder: Path, trainer) -> tuple[int, float, Path]:
             return int(state["step"]), float(state.get("elapsed", 0.0)), ckpt
         except Exception as exc:  # a damaged file in this checkpoint: try the previous one
             problems.append(f"{ckpt.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            print(f"checkpoint {ckpt.name} does not load ({problems[-1]}); trying the previous one", flush=True)
+            print(f"{ckpt.name} does not load ({problems[-1]}); trying the previous one", flush=True)
     from .core.errors import StudioError
     raise StudioError("no checkpoint of this job loads" + (f" ({'; '.join(problems)})" if problems else "")
                       + "; start a new job instead")
