@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import threading
 import uuid
 import zipfile
@@ -35,6 +34,7 @@ from .. import __version__
 from .environment import environment
 from .errors import StudioError
 from .leftovers import sweep, writer_prefix
+from .outputs import new_output_dir
 from .zips import ARCHIVE_ERRORS, damaged, open_zip
 
 FORMAT_VERSION = 1
@@ -259,7 +259,7 @@ class Registry:
     def export_zip(self, name: str, dest_dir: Path | None = None) -> Path:
         """Write `<name>.zip` holding the folder `<name>/`; returns its path."""
         record = self.get(name)
-        dest_dir = Path(dest_dir or tempfile.mkdtemp(prefix="studio-export-"))
+        dest_dir = Path(dest_dir) if dest_dir else new_output_dir("export")
         dest_dir.mkdir(parents=True, exist_ok=True)
         target = dest_dir / f"{name}.zip"
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:

@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.errors import StudioError
 from ..style.losses import mean_std, statistics_loss
 from ..style.tiling import OVERLAP, TILE, run_tiled
 from ..vision.features import efficientnet_lite0
-from ..core.errors import StudioError
 from .base import Family, LoadedModel, Trainer
 from .checks import choice, whole, wholes
 from .style import SIZES, RandomCrops

@@ -109,7 +109,12 @@ def load_base_tokenizer(source: str):
     from transformers import AutoTokenizer
 
     from ..core.registry import default_registry
-    from .pretrained import check_pretrained_source, load_hub, reference_kind, smollm2_file
+    from .pretrained import (
+        check_pretrained_source,
+        load_hub,
+        reference_kind,
+        smollm2_file,
+    )
 
     registry = default_registry()
     try:

@@ -30,7 +30,15 @@ import torch.nn.functional as F
 from ..core.errors import StudioError
 from ..core.seeds import generator
 from .base import Family, LoadedModel, Setting, Trainer
-from .checks import check_values, choice, expected_shapes, number, read_json_file, text, whole
+from .checks import (
+    check_values,
+    choice,
+    expected_shapes,
+    number,
+    read_json_file,
+    text,
+    whole,
+)
 
 SIZES = {  # name: (layers, heads, width)
     "tiny": (2, 2, 64),

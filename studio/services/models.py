@@ -9,7 +9,6 @@ before it is listed.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from ..core.devices import pick_device
 from ..core.environment import environment
 from ..core.errors import StudioError, public_message
+from ..core.outputs import new_output_dir
 from ..core.registry import (
     ModelRecord,
     Registry,
@@ -130,7 +130,7 @@ def delete_model(name: str) -> str:
 
 def export_model(name: str, dest_dir: str | Path | None = None) -> Path:
     """A zip of the model folder (studio.json, safetensors weights, samples, model card)."""
-    return default_registry().export_zip(name, Path(dest_dir or tempfile.mkdtemp(prefix="studio-export-")))
+    return default_registry().export_zip(name, Path(dest_dir) if dest_dir else new_output_dir("export"))
 
 
 def _check_import(folder: Path, meta: dict) -> None:

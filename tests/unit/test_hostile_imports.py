@@ -277,7 +277,7 @@ def _patch_central_directory(archive: Path, member: str, **fields) -> None:
     {"crc": 0x12345678},           # a wrong checksum
 ])
 def test_a_zip_lying_about_its_sizes_is_a_plain_refusal(registry, tmp_path, fields):
-    record = save_tiny_vae(registry, "src")
+    save_tiny_vae(registry, "src")
     archive = registry.export_zip("src", tmp_path / "out")
     registry.delete("src")
     _patch_central_directory(archive, "src/model.safetensors", **fields)
