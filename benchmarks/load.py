@@ -6,8 +6,9 @@ The server runs with a fresh STUDIO_HOME and the shipped models. Each client run
 mix in `tests/support/load.py` (models, model info, generate, reuse parameters, a refused request, jobs,
 write, interpolate, AdaIN stylise, export), in a different order per client. Reported per endpoint: calls,
 failures, p50 and p95 latency in seconds (queueing included: the compute events share STUDIO_CONCURRENCY=1
-slot, so heavy calls wait for each other), and the server's resident memory before, at its peak during,
-and after the run. `--hostile` also imports the issue's hostile archive (the shipped VAE with
+slot, so heavy calls wait for each other), and the server's resident memory. The server's memory is read
+once started, after one untimed warm-up round (so every model the mix uses is loaded), at its peak during
+the run and after it. `--hostile` also imports the issue's hostile archive (the shipped VAE with
 latent_dim=40,000) from every client during the run. Results: benchmarks/results/load.{md,json}.
 """
 from __future__ import annotations
@@ -76,6 +77,11 @@ def main() -> None:
         from gradio_client import Client
 
         Client(server.url, verbose=False).predict(api_name="/models")  # the server answers
+        rss_started = server.rss_mb()
+        # One untimed round from one client loads every model the mix uses, so "before" and "after" below
+        # compare a warm server with itself: growth there is what the load leaves behind.
+        warm = run_load(server.url, clients=1, rounds=1)
+        assert all(c.ok for c in warm), [c.error for c in warm if not c.ok]
         rss_before = server.rss_mb()
         peak = [rss_before]
         done = threading.Event()
@@ -122,8 +128,9 @@ def main() -> None:
              "(STUDIO_CONCURRENCY=1).", "",
              "| endpoint | calls | failures | p50 s | p95 s |", "|---|---|---|---|---|"]
     lines += [f"| {r['endpoint']} | {r['calls']} | {r['failures']} | {r['p50_s']} | {r['p95_s']} |" for r in rows]
-    lines += ["", f"Server memory (RSS): {rss_before:.0f} MB before, {peak[0]:.0f} MB at the peak, "
-                  f"{rss_after:.0f} MB after.", ""]
+    lines += ["", f"Server memory (RSS): {rss_started:.0f} MB once started, {rss_before:.0f} MB after a warm-up round "
+                  f"(every model of the mix loaded) = before the run, {peak[0]:.0f} MB at the peak during it, "
+                  f"{rss_after:.0f} MB after it.", ""]
     if failures:
         lines += ["Failures:", ""] + [f"- {c.endpoint}: {c.error}" for c in failures[:20]] + [""]
     text = "\n".join(lines)
@@ -132,7 +139,7 @@ def main() -> None:
     (RESULTS / "load.md").write_text(text, encoding="utf-8")
     (RESULTS / "load.json").write_text(json.dumps({
         "machine": machine, "command": command.strip(), "clients": args.clients, "rounds": args.rounds,
-        "wall_seconds": round(wall, 1), "rows": rows, "rss_mb": {"before": round(rss_before), "peak": round(peak[0]),
+        "wall_seconds": round(wall, 1), "rows": rows, "rss_mb": {"started": round(rss_started), "before": round(rss_before), "peak": round(peak[0]),
                                                                   "after": round(rss_after)},
         "failures": [c.__dict__ for c in failures]}, indent=1), encoding="utf-8")
 
