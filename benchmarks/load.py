@@ -9,7 +9,7 @@ failures, p50 and p95 latency in seconds (queueing included: the compute events 
 slot, so heavy calls wait for each other), and the server's resident memory. The server's memory is read
 once started, after one untimed warm-up round (so every model the mix uses is loaded), at its peak during
 the run and after it. `--hostile` also imports the issue's hostile archive (the shipped VAE with
-latent_dim=40,000) from every client during the run. Results: benchmarks/results/load.{md,json}.
+latent_dim=40,000) from every client during the run. Results: benchmarks/results/load-<clients>x<rounds>[-hostile].{md,json}.
 """
 from __future__ import annotations
 
@@ -136,8 +136,9 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "load.md").write_text(text, encoding="utf-8")
-    (RESULTS / "load.json").write_text(json.dumps({
+    stem = f"load-{args.clients}x{args.rounds}" + ("-hostile" if args.hostile else "")
+    (RESULTS / f"{stem}.md").write_text(text, encoding="utf-8")
+    (RESULTS / f"{stem}.json").write_text(json.dumps({
         "machine": machine, "command": command.strip(), "clients": args.clients, "rounds": args.rounds,
         "wall_seconds": round(wall, 1), "rows": rows, "rss_mb": {"started": round(rss_started), "before": round(rss_before), "peak": round(peak[0]),
                                                                   "after": round(rss_after)},

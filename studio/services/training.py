@@ -256,7 +256,10 @@ def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
 
     base_model = str(base_model or DEFAULT_LORA_BASE).strip()
     if not default_registry().exists(base_model):
-        check_pretrained_source(base_model)
+        try:
+            check_pretrained_source(base_model)  # before the data is read: names, Hub ids, allowed folders
+        except StudioError as exc:
+            raise StudioError(f"the base model {base_model!r} is not available here: {exc}") from None
     full_config = {**fam.default_config(base_model), **config}
     for key, value in (("r", rank), ("alpha", alpha)):
         if value is not None:

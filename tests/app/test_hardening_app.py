@@ -50,8 +50,9 @@ def test_whole_numbers_given_as_text_still_work(client):
     assert [g["caption"] for g in gallery] == ["seed 7", "seed 8"]
 
 
-def test_job_delete_endpoint_removes_a_finished_job_and_refuses_others(client):
+def test_job_delete_endpoint_removes_a_finished_job_and_refuses_others(app, client):
     assert "/job_delete" in client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert any(getattr(b, "elem_id", None) == "train-delete" for b in app.blocks.values())  # the Train tab's button
     out = training.start_training("vae", "to-delete", builtin="digits", image_size=16, steps=3, batch_size=8,
                                   config={"latent_dim": 4, "base_width": 8}, start=False)
     folder = jobs.job_dir(out["job"])
