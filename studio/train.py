@@ -119,9 +119,9 @@ def save_checkpoint(folder: Path, trainer, step: int, elapsed: float, before_swa
     _fsync(folder)
 
 
-def load_checkpoint(folder: Path, trainer) -> tuple[int, float, Path]:
+def load_checkpoint(folder: Path, trainer) -> tuple[int, float]:
     """Load the newest complete checkpoint, falling back to the previous one when the newest is missing or
-    does not load (a damaged file); returns (step, elapsed seconds, the checkpoint used)."""
+    does not load (a damaged file), and say so in the log; returns (step, elapsed seconds)."""
     from .core.jobs import checkpoints
 
     problems = []
@@ -132,7 +132,9 @@ def load_checkpoint(folder: Path, trainer) -> tuple[int, float, Path]:
                 load_model(trainer.accelerator.unwrap_model(module), str(ckpt / f"{name}.safetensors"))
             for name, opt in trainer.optimizers().items():
                 opt.load_state_dict(torch.load(ckpt / f"{name}.optim", weights_only=True, map_location="cpu"))
-            return int(state["step"]), float(state.get("elapsed", 0.0)), ckpt
+            if ckpt.name != "checkpoint":
+                print(f"resumed from the previous checkpoint ({ckpt.name}, step {state['step']})", flush=True)
+            return int(state["step"]), float(state.get("elapsed", 0.0))
         except Exception as exc:  # a damaged file in this checkpoint: try the previous one
             problems.append(f"{ckpt.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             print(f"{ckpt.name} does not load ({problems[-1]}); trying the previous one", flush=True)
@@ -168,10 +170,8 @@ def run(folder: Path, resume: bool = False) -> str:
 
     start_step, elapsed_before = 0, 0.0
     if resume and checkpoints(folder):
-        start_step, elapsed_before, used = load_checkpoint(folder, trainer)
+        start_step, elapsed_before = load_checkpoint(folder, trainer)
         job.trim_losses(start_step)
-        if used.name != "checkpoint":
-            print(f"resumed from the previous checkpoint ({used.name}, step {start_step})", flush=True)
     loader = accelerator.prepare(family.loader(data, recipe, int(recipe["seed"]) + start_step))
 
     def batches():
