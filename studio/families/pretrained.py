@@ -34,8 +34,9 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def reference_kind(source: str) -> str:
-    """How a model source is spelled: "builtin", "hub" (owner/name), "name" (a studio model's name) or
-    "path" (anything else: a folder on the server). Decided from the text alone."""
+    """How a model source is spelled: "builtin", "hub" (owner/name), "name" (a studio model's name), "path"
+    (a folder on the server: it has a slash, or starts with "~" or ".") or "other" (none of these). Decided
+    from the text alone."""
     from ..core.registry import check_name
 
     source = str(source)
@@ -43,18 +44,20 @@ def reference_kind(source: str) -> str:
         return "builtin"
     if _HUB_ID.match(source) and ".." not in source:
         return "hub"
+    if "/" in source or "\\" in source or source.startswith(("~", ".")):
+        return "path"
     try:
         check_name(source)
         return "name"
     except StudioError:
-        return "path"
+        return "other"
 
 
 def check_model_reference(source, key: str = "base_model") -> str:
     """A stored model's pointer to another model (a LoRA adapter's base): a studio model's name, a built-in
     pretrained model or a Hub id. Models are data, never pointers into the server's folders, so a path is
     refused, with a message that says nothing about the server's folders."""
-    if not isinstance(source, str) or not source or len(source) > 256 or reference_kind(source) == "path":
+    if not isinstance(source, str) or not source or len(source) > 256 or reference_kind(source) in ("path", "other"):
         raise StudioError(f"config {key} must name a text model in this studio, a built-in pretrained model "
                           f"({', '.join(BUILTIN_PRETRAINED)}) or a Hugging Face Hub id like 'owner/name'; an "
                           "imported model may not point at folders on the server")
@@ -139,7 +142,7 @@ def check_pretrained_source(source: str) -> Path | None:
     kind = reference_kind(source)
     if kind in ("builtin", "hub"):
         return None
-    if kind == "name":
+    if kind in ("name", "other"):
         raise _not_found(source)
     return check_server_folder(source, "model folder")
 
