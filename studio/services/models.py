@@ -143,6 +143,7 @@ def _check_import(folder: Path, meta: dict) -> None:
     fam = get_family(meta["family"])
     if not isinstance(meta.get("config"), dict):
         raise StudioError("studio.json has no model config")
+    meta["imported"] = True  # recorded in its studio.json: what it names is never looked for in server folders
     try:
         fam.check_stored(folder, meta)
     except StudioError as exc:

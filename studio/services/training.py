@@ -46,6 +46,7 @@ from ..data.text import (
     texts_from_files,
 )
 from ..families import get_family
+from .zerogpu import check_training_device
 
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128)}
 LIMITS = {"steps": (1, 1_000_000), "batch_size": (1, 1024), "context": (8, 1024), "lora_rank": (1, 256)}
@@ -124,6 +125,7 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     """
     fam = get_family(family)
     kind = _kind(fam)
+    zero_gpu_note = check_training_device()  # ZeroGPU Spaces: CPU only, or refused (services/zerogpu.py)
     foreign = sorted(k for k, v in options.items() if v is not None and k not in OPTIONS[kind])
     if foreign:
         takers = [k for k, allowed in OPTIONS.items() if foreign[0] in allowed]
@@ -145,14 +147,15 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     if models_dir:
         extra["models_dir"] = str(Path(models_dir).resolve())
     job_id = jobs.create_job(fam.name, name, job["config"], job["recipe"], job["dataset"], job["write"], extra=extra)
+    report = f"{zero_gpu_note}\n{job['report']}" if zero_gpu_note else job["report"]
     if not start:
-        return {"job": job_id, "report": job["report"], "status": jobs.status(job_id), **job["counts"]}
+        return {"job": job_id, "report": report, "status": jobs.status(job_id), **job["counts"]}
     try:
         status = jobs.start(job_id)
     except BaseException:
         shutil.rmtree(jobs.job_dir(job_id), ignore_errors=True)  # refused (another job took the slot): no ghost
         raise
-    return {"job": job_id, "report": job["report"], "status": status, **job["counts"]}
+    return {"job": job_id, "report": report, "status": status, **job["counts"]}
 
 
 def _one_source(files, builtin, folder, what: str) -> None:
@@ -251,7 +254,7 @@ def _prepare_text(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
 
 def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, progress,
                   base_model: str | None = None, rank: int | None = None, alpha: int | None = None, **_) -> dict:
-    from ..families.lora import load_base_tokenizer
+    from ..families.lora import load_base_tokenizer, portable_base
     from ..families.pretrained import check_pretrained_source
 
     base_model = str(base_model or DEFAULT_LORA_BASE).strip()
@@ -260,6 +263,7 @@ def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
             check_pretrained_source(base_model)  # before the data is read: names, Hub ids, allowed folders
         except StudioError as exc:
             raise StudioError(f"the base model {base_model!r} is not available here: {exc}") from None
+    base_model = portable_base(base_model)  # a name that means the same on any machine, never a path
     full_config = {**fam.default_config(base_model), **config}
     for key, value in (("r", rank), ("alpha", alpha)):
         if value is not None:

@@ -9,12 +9,12 @@ from .. import __version__
 from ..core.environment import environment
 from ..services.housekeeping import clean_at_startup
 from . import generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from .agents import agent_launch_options
 from .common import check_number_inputs
 from .login import LoginThrottle
 
 CSS = """
 #generate-gallery { min-height: 320px; }
-footer { visibility: hidden; }
 """
 
 
@@ -51,7 +51,9 @@ def launch_options() -> dict:
     # Samples and model cards are served straight from the model and job folders.
     allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
     return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS,
-            "show_error": False, "allowed_paths": allowed, **protection_options()}
+            "show_error": False, "allowed_paths": allowed,
+            **agent_launch_options(s.auth),  # footer "Use via API" link and the MCP server: ui/agents.py
+            **protection_options()}  # login throttling: the protection section below
 
 
 # -- protection: typed inputs, output clean-up, login throttling ---------------------------------------------

@@ -18,4 +18,4 @@ def test_jobs_delete_from_the_command_line(tmp_path):
     assert studio_cli("jobs", "list", home=home).stdout.strip() == ""
     assert not (home / "jobs" / job).exists() and (home / "models" / "cli-del").is_dir()
     again = studio_cli("jobs", "delete", job, home=home)
-    assert again.returncode == 2 and "no training job" in again.stderr
+    assert again.returncode == 3 and "no training job" in again.stderr  # 3: the studio refused
