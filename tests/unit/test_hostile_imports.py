@@ -179,6 +179,19 @@ def test_an_imported_lora_pointing_at_a_server_folder_is_refused_and_reveals_not
     assert models.import_model(good, "poem-lora-copy")["family"] == "lora"
 
 
+def test_an_imported_lora_naming_a_data_root_folder_by_a_relative_name_reads_nothing(lora, tmp_path, monkeypatch):
+    # Adapters trained here may name a STUDIO_DATA_ROOTS folder by its relative path; an imported one never
+    # reaches it: the relative names are taken as a studio model's name or a Hub id only, and fail the same
+    # way whether or not such a folder exists.
+    record, secret = lora
+    monkeypatch.setenv("STUDIO_DATA_ROOTS", str(tmp_path))
+    messages = []
+    for target in ("server/secret-model", "server/no-such-folder", "server", "no-such-folder"):
+        archive = model_zip(record.path, tmp_path / "evil.zip", edit={"studio.json": set_key("base_model", target)})
+        messages.append(refused(archive, "not available here").replace(target, "<base>"))
+    assert messages[0] == messages[1] and messages[2] == messages[3], messages
+
+
 @pytest.mark.parametrize("change,message", [
     (lambda c: c.update(r=100_000), "config r must be"),
     (lambda c: c.update(target_modules=["c_attn; import os"]), "module name"),
