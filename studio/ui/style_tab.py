@@ -5,9 +5,6 @@ result so far); the public endpoints take plain files so that scripts get clear 
 """
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 import numpy as np
 from PIL import Image
@@ -142,7 +139,7 @@ def _first_result(content: str, style: str) -> tuple[str | None, dict | None]:
     if not fast:
         return None, None
     try:
-        result = stylize(content, style, method=fast[0], size=256, out_dir=Path(tempfile.mkdtemp(prefix="studio-style-")))
+        result = stylize(content, style, method=fast[0], size=256)
     except StudioError:
         return None, None
     return str(result.path), result.parameters

@@ -1,4 +1,4 @@
-"""Train tab and the `/train`, `/job_status`, `/job_cancel`, `/job_resume` and `/jobs` endpoints.
+"""Train tab and the `/train`, `/job_status`, `/job_cancel`, `/job_resume`, `/job_delete` and `/jobs` endpoints.
 
 Training runs in a background process; this tab only starts it and watches its files, so a page reload or
 an app restart re-attaches to running jobs.
@@ -96,6 +96,13 @@ def job_resume(job: str) -> dict:
 
 
 @user_errors
+def job_delete(job: str) -> str:
+    """Delete a finished, failed or cancelled job: its folder (data copy, checkpoints, logs) is removed and
+    the model it saved stays. A running job must be cancelled first. Returns a message."""
+    return training.delete_job(job)
+
+
+@user_errors
 def list_jobs() -> list[dict]:
     """Every training job, newest first, with its last status."""
     return training.list_jobs()
@@ -157,6 +164,7 @@ def build(demo: gr.Blocks) -> None:
             with gr.Row():
                 cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
                 resume = gr.Button("Resume", elem_id="train-resume")
+                delete = gr.Button("Delete job", elem_id="train-delete")
             plot = gr.LinePlot(x="step", y="value", color="loss", label="Losses", height=260, elem_id="train-plot")
             sample = gr.Image(label="Latest samples (fixed seeds)", type="filepath", elem_id="train-sample")
             status = gr.JSON(label="Status", elem_id="train-status")
@@ -174,6 +182,8 @@ def build(demo: gr.Blocks) -> None:
     gr.Timer(2.0).tick(_poll, job, watch, api_visibility="private", queue=False)
     cancel.click(job_cancel, job, status, api_name="job_cancel", concurrency_limit=None)
     resume.click(job_resume, job, status, api_name="job_resume", concurrency_limit=None)
+    delete.click(job_delete, job, summary, api_name="job_delete", concurrency_limit=None).success(
+        lambda: gr.update(choices=_job_choices(), value=None), None, job, api_visibility="private", queue=False)
     refresh.click(lambda: gr.update(choices=_job_choices()), None, job, api_visibility="private", queue=False)
 
     # Public endpoints for scripts; their triggers are hidden. /train reads plain inputs rather than the form's
