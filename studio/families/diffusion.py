@@ -22,9 +22,81 @@ from ..core.devices import inference_autocast
 from ..core.errors import StudioError
 from ..core.seeds import generator
 from .base import Encoded, Family, LoadedModel, Setting, Trainer
+from .checks import (
+    check_values,
+    choice,
+    expected_shapes,
+    flag,
+    flags,
+    number,
+    read_json_file,
+    text,
+    texts,
+    whole,
+    wholes,
+)
 
 SIZES = (16, 32, 64)
 SAMPLERS = ("ddim", "dpm++", "ddpm")
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
+
+# What a stored model's own diffusers files may say. `load` builds the UNet from `unet/config.json` and the
+# noise schedule from `scheduler/scheduler_config.json` (not from studio.json), so their values are what
+# decides the memory a model takes: each is bounded. Keys starting with "_" are diffusers' bookkeeping.
+DOWN_BLOCKS = ("DownBlock2D", "AttnDownBlock2D", "ResnetDownsampleBlock2D", "SkipDownBlock2D", "AttnSkipDownBlock2D")
+UP_BLOCKS = ("UpBlock2D", "AttnUpBlock2D", "ResnetUpsampleBlock2D", "SkipUpBlock2D", "AttnSkipUpBlock2D")
+UNET_BOUNDS = {
+    "sample_size": whole(4, 256), "in_channels": whole(1, 4), "out_channels": whole(1, 4),
+    "center_input_sample": flag(optional=True),
+    "time_embedding_type": choice("positional", "fourier", "learned", optional=True),
+    "time_embedding_dim": whole(1, 4096, optional=True), "freq_shift": number(0, 10, optional=True),
+    "flip_sin_to_cos": flag(optional=True),
+    "down_block_types": texts(32, 1, 6), "up_block_types": texts(32, 1, 6),
+    "mid_block_type": choice("UNetMidBlock2D", optional=True),
+    "block_out_channels": wholes(8, 1024, 1, 6), "layers_per_block": whole(1, 4),
+    "mid_block_scale_factor": number(0, 10, optional=True), "downsample_padding": whole(0, 4, optional=True),
+    "downsample_type": choice("conv", "resnet", optional=True), "upsample_type": choice("conv", "resnet", optional=True),
+    "dropout": number(0, 1, optional=True), "act_fn": choice("silu", "swish", "mish", "gelu", "relu", optional=True),
+    "attention_head_dim": whole(1, 1024, optional=True), "norm_num_groups": whole(1, 128, optional=True),
+    "attn_norm_num_groups": whole(1, 128, optional=True), "norm_eps": number(0, 1, optional=True),
+    "resnet_time_scale_shift": choice("default", "scale_shift", optional=True), "add_attention": flag(optional=True),
+    "class_embed_type": choice("timestep", "identity", optional=True),
+    "num_class_embeds": whole(1, 10_000, optional=True), "num_train_timesteps": whole(1, 10_000, optional=True),
+}
+SCHEDULER_BOUNDS = {
+    "num_train_timesteps": whole(1, 10_000), "beta_start": number(0, 1, optional=True),
+    "beta_end": number(0, 1, optional=True), "beta_schedule": choice(*BETA_SCHEDULES, optional=True),
+    "trained_betas": choice(None, optional=True),  # a list would be as long as it says: not accepted
+    "variance_type": choice("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned",
+                            "learned_range", optional=True),
+    "clip_sample": flag(optional=True), "clip_sample_range": number(0, 100, optional=True),
+    "prediction_type": choice("epsilon", "sample", "v_prediction", optional=True),
+    "thresholding": flag(optional=True), "dynamic_thresholding_ratio": number(0, 1, optional=True),
+    "sample_max_value": number(0, 100, optional=True),
+    "timestep_spacing": choice("leading", "trailing", "linspace", optional=True),
+    "steps_offset": whole(0, 1000, optional=True), "rescale_betas_zero_snr": flag(optional=True),
+    "set_alpha_to_one": flag(optional=True), "skip_prk_steps": flag(optional=True),
+}
+
+
+def check_unet_config(config: dict) -> dict:
+    """A diffusers `UNet2DModel` config within UNET_BOUNDS, with one block type per width."""
+    check_values(config, UNET_BOUNDS, "unet/config.json", ignore=lambda key: key.startswith("_"))
+    if config.get("_class_name", "UNet2DModel") != "UNet2DModel":
+        raise StudioError("unet/config.json must describe a UNet2DModel (unconditional images)")
+    widths = config["block_out_channels"]
+    for key, allowed in (("down_block_types", DOWN_BLOCKS), ("up_block_types", UP_BLOCKS)):
+        blocks = config[key]
+        if len(blocks) != len(widths):
+            raise StudioError(f"unet/config.json needs one {key} entry per block_out_channels entry")
+        wrong = [b for b in blocks if b not in allowed]
+        if wrong:
+            raise StudioError(f"unet/config.json: {key} may hold {', '.join(allowed)}; got {wrong[0]!r}")
+    groups = config.get("norm_num_groups") or 32
+    if any(w % groups for w in widths):
+        raise StudioError(f"unet/config.json: every block_out_channels entry must be a multiple of "
+                          f"norm_num_groups ({groups})")
+    return config
 
 
 def unet_from_config(config: dict):
@@ -228,6 +300,33 @@ class DiffusionFamily(Family):
         Setting("steps", 25, 10, 1000, help="denoising steps: more is slower and (up to a point) cleaner"),
         Setting("eta", 0.0, 0.0, 1.0, help="DDIM only: 0 is deterministic, 1 adds fresh noise like DDPM"),
     )
+
+    # The studio config is what training wrote; a pipeline imported with `import_diffusers_pipeline` records
+    # only its size, channels and source. What is built comes from the diffusers files (`expected_weights`).
+    config_bounds = {
+        "image_size": whole(4, 256), "channels": whole(1, 4),
+        "block_out_channels": wholes(8, 1024, 1, 6, optional=True), "attention": flags(1, 6, optional=True),
+        "layers_per_block": whole(1, 4, optional=True), "norm_num_groups": whole(1, 128, optional=True),
+        "attention_head_dim": whole(1, 1024, optional=True), "mid_attention": flag(optional=True),
+        "num_train_timesteps": whole(1, 10_000, optional=True), "beta_schedule": choice(*BETA_SCHEDULES, optional=True),
+        "imported_from": text(256, optional=True),
+    }
+
+    def check_config_rules(self, config: dict) -> None:
+        widths, attention = config.get("block_out_channels"), config.get("attention")
+        if widths is not None and attention is not None and len(widths) != len(attention):
+            raise StudioError("the diffusion config needs one attention flag per block width")
+
+    def expected_weights(self, folder: Path, config: dict):
+        """The UNet's weights as its own `unet/config.json` gives them, after bounding every value of it and
+        of the noise schedule."""
+        from diffusers import UNet2DModel
+
+        unet_config = check_unet_config(read_json_file(folder / "unet" / "config.json"))
+        check_values(read_json_file(folder / "scheduler" / "scheduler_config.json"), SCHEDULER_BOUNDS,
+                     "scheduler/scheduler_config.json", ignore=lambda key: key.startswith("_"))
+        clean = {k: v for k, v in unet_config.items() if not k.startswith("_")}
+        return {"unet/diffusion_pytorch_model.safetensors": expected_shapes(lambda: UNet2DModel.from_config(clean))}
 
     def check_settings(self, given: dict) -> dict:
         checked = super().check_settings(given)

@@ -1,7 +1,6 @@
 """Unconditional image generation: the function behind the Generate tab, `/generate` and the CLI."""
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -11,6 +10,7 @@ import torch
 from .. import __version__
 from ..core.errors import StudioError, check_number
 from ..core.media import grid, read_png_parameters, save_png, to_pil, zip_files
+from ..core.outputs import new_output_dir
 from ..core.seeds import resolve_seed, seed_range
 from ..families import FAMILIES
 from .models import load_image_model
@@ -80,7 +80,7 @@ def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | 
     report = progress or (lambda fraction, text: None)
     report(0.0, "loading the model")
     loaded, checked, params = _prepare(model, settings)
-    out = Path(out_dir or tempfile.mkdtemp(prefix="studio-generate-"))
+    out = Path(out_dir) if out_dir else new_output_dir("generate")
     out.mkdir(parents=True, exist_ok=True)
     files, images, stopped = [], [], False
     for start in range(0, count, CHUNK):

@@ -9,7 +9,6 @@ H.264 MP4, plus a JSON sidecar with every parameter (also embedded in the GIF co
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,6 +29,7 @@ from ..core.media import (
     write_mp4,
     zip_files,
 )
+from ..core.outputs import new_output_dir
 from ..core.seeds import parse_seeds
 from ..data.images import to_model_image
 from ..families.base import LoadedModel
@@ -214,7 +214,7 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
     shapes = record.meta.get("shapes", {})
     image_size, channels = int(shapes.get("image_size", 32)), int(shapes.get("channels", 3))
     side = output_size(size, image_size)
-    out = Path(out_dir or tempfile.mkdtemp(prefix="studio-interpolate-"))
+    out = Path(out_dir) if out_dir else new_output_dir("interpolate")
     out.mkdir(parents=True, exist_ok=True)
 
     # -- keyframe latents ------------------------------------------------------------------------

@@ -1,12 +1,17 @@
 """Assemble the studio: one tab per module, the queue, and the launch options (theme, auth, upload limit)."""
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 
 from .. import __version__
 from ..core.environment import environment
-from . import charts, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from ..services.housekeeping import clean_at_startup
+from . import charts, compose_tab, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
 from .agents import agent_launch_options
+from .common import check_number_inputs
+from .login import LoginThrottle
 
 CSS = """
 /* A compact header, so each tab's main button is in view at 1400x900. */
@@ -31,6 +36,8 @@ table.kv td { padding: 3px 0; word-break: break-word; }
 def build_demo() -> gr.Blocks:
     """The whole app as a `gr.Blocks`, queue configured; launch it with `launch_options()`."""
     s = environment()
+    _log_to_stderr()
+    clean_at_startup()
     with gr.Blocks(title="Creative studio") as demo:
         gr.Markdown(f"# Creative studio\nTrain and use your own generative models. Version {__version__}.",
                     elem_id="studio-header")
@@ -43,10 +50,13 @@ def build_demo() -> gr.Blocks:
                 style_tab.build(demo, generate_gallery, tab)
             with gr.Tab("Write", id="write", elem_id="tab-write") as tab:
                 write_tab.build(demo, tab)
+            with gr.Tab("Compose", id="compose", elem_id="tab-compose") as tab:
+                compose_tab.build(demo, tab)
             with gr.Tab("Train", id="train", elem_id="tab-train") as tab:
                 train_tab.build(demo, tab)
             with gr.Tab("Models", id="models", elem_id="tab-models") as tab:
                 models_tab.build(demo, tab)
+    protect(demo)
     # Compute-heavy events share one group of STUDIO_CONCURRENCY slots; the queue refuses new events past
     # STUDIO_QUEUE_SIZE instead of letting them pile up.
     demo.queue(default_concurrency_limit=s.concurrency, max_size=s.queue_size)
@@ -60,4 +70,40 @@ def launch_options() -> dict:
     allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
     return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(),
             "css": CSS + charts.CSS, "show_error": False, "allowed_paths": allowed,
-            **agent_launch_options(s.auth)}  # footer "Use via API" link and the MCP server: ui/agents.py
+            **agent_launch_options(s.auth),  # footer "Use via API" link and the MCP server: ui/agents.py
+            **protection_options()}  # login throttling: the protection section below
+
+
+# -- protection: typed inputs, output clean-up, login throttling ---------------------------------------------
+def protect(demo: gr.Blocks) -> None:
+    """What protects a served studio, on the Blocks (kept apart from the rest of the assembly):
+
+    - number fields and sliders refuse text, fractions in whole-number fields and values out of range with
+      a message naming the field, before Gradio would round or fail generically (`check_number_inputs`);
+    - Gradio deletes the files it served and the uploads it received once they are STUDIO_OUTPUT_MINUTES
+      old (`delete_cache`, checked every 10 minutes at most); the studio writes its outputs inside Gradio's
+      upload folder and removes its own folders on the same schedule (`studio.core.outputs`).
+    """
+    check_number_inputs(demo)
+    age = environment().output_minutes * 60
+    demo.delete_cache = (min(600, age), age)
+
+
+def protection_options() -> dict:
+    """The launch options that protect a served studio: failed logins throttled per client
+    (`studio.ui.login`), through FastAPI middleware given to Gradio's app."""
+    from starlette.middleware import Middleware
+
+    s = environment()
+    return {"app_kwargs": {"middleware": [Middleware(LoginThrottle, attempts=s.login_attempts,
+                                                     trust_proxy=s.trust_proxy)]}}
+
+
+def _log_to_stderr() -> None:
+    # The studio's own log lines (refusals, failed logins, start-up clean-up): one line each, on stderr.
+    logger = logging.getLogger("studio")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

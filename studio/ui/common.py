@@ -1,9 +1,11 @@
-"""What every tab shares: error translation, the compute concurrency group, model choices."""
+"""What every tab shares: error translation, number fields that refuse what is not a number, the compute
+concurrency group, model choices."""
 from __future__ import annotations
 
 import functools
 import inspect
 import logging
+import math
 import queue
 import threading
 import time
@@ -12,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import gradio as gr
 
-from ..core.errors import StudioError
+from ..core.errors import StudioError, check_number, public_message
 from ..services.models import list_models
 
 log = logging.getLogger("studio.ui")
@@ -45,23 +47,31 @@ PROGRESS_SECONDS = 0.25  # progress reaches the page at most this often (a diffu
 
 
 def message_of(exc: Exception, where: str = "") -> str:
-    """The words a person sees for an exception: a StudioError's or gr.Error's own message; anything else is
-    a bug, logged with its traceback and named briefly."""
+    """The words a person sees for an exception: a StudioError's or gr.Error's own message (a refusal, logged
+    as one line); anything else is a bug, logged once with its traceback and named briefly. No message names
+    a server path (`public_message`)."""
     if isinstance(exc, gr.Error):
         return str(exc.message)
     if isinstance(exc, StudioError):
-        return str(exc)
+        message = public_message(exc)
+        log.info("refused %s: %s", where or "an event", message)
+        return message
     log.exception("unexpected error in %s", where or "an event")
-    return f"something went wrong ({type(exc).__name__}: {exc}); the studio's log has the details"
+    return f"something went wrong ({type(exc).__name__}: {public_message(exc)}); the studio's log has the details"
 
 
 def user_errors(fn):
     """Turn StudioError (and unexpected errors) into gr.Error, so gradio_client sees a clear message and the
     app keeps serving; in the page the message stays until dismissed. Works for plain functions and
-    generators (streaming events). Events of the page itself use `ui_event`, which also keeps outputs."""
+    generators (streaming events). Events of the page itself use `ui_event`, which also keeps outputs.
+
+    A refused request is the user's to fix: it is logged as one line, and Gradio is told not to print its
+    traceback. An unexpected error is a bug: its traceback is logged once. No message names a server path."""
 
     def translate(exc: Exception) -> gr.Error:
-        return gr.Error(message_of(exc, fn.__name__), duration=None)
+        if isinstance(exc, gr.Error):
+            return exc
+        return gr.Error(message_of(exc, fn.__name__), duration=None, print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -83,7 +93,7 @@ def user_errors(fn):
 
 def _report_failure(message):
     if message:
-        raise gr.Error(message, duration=None)
+        raise gr.Error(message, duration=None, print_exception=False)
 
 
 def ui_event(trigger, fn, inputs, outputs, **kwargs):
@@ -153,6 +163,59 @@ def stopped_note(status: str | None) -> str:
     for prefix in ("**Working**: ", "Working: "):
         text = text.removeprefix(prefix)
     return f"**Stopped**{': ' + text if text else ''}. What was finished before Stop is kept."
+
+
+def check_number_inputs(demo: gr.Blocks) -> None:
+    """Make every number field and slider that feeds an event refuse, with a message naming the field, what
+    Gradio itself would mishandle: text ("abc"), true/false, a fraction in a whole-number field (Gradio 6
+    rounds 2.5 to 2 when precision=0 and lets a slider with step 1 pass 2.5), and values past the field's
+    range. Gradio's own checks raise before the event's function runs, with a generic message for text, so
+    this replaces the field's `preprocess`; the services check the same values again for scripts and the CLI.
+
+    A field is named by the event parameter it feeds (what gradio_client and the API page call it), with its
+    label where that differs. Call once, after the tabs are built."""
+    from gradio.utils import get_function_params
+
+    for block_fn in demo.fns.values():
+        if block_fn.fn is None:
+            continue
+        params = [p[0] for p in get_function_params(block_fn.fn)]
+        for component, param in zip(block_fn.inputs, params):
+            if isinstance(component, (gr.Number, gr.Slider)) and not getattr(component, "_studio_checked", False):
+                _check_number_field(component, param)
+
+
+def _check_number_field(component, param: str) -> None:
+    label = component.label
+    field = param if not label or str(label).lower() == param.lower() else f"{label} ({param})"
+    low = -math.inf if component.minimum is None else component.minimum
+    high = math.inf if component.maximum is None else component.maximum
+    if isinstance(component, gr.Slider):
+        step = component.step or 0
+        whole = component.precision == 0 or (float(step).is_integer() and step > 0 and float(low).is_integer())
+    else:
+        whole = component.precision == 0
+    gradio_preprocess = component.preprocess
+
+    def preprocess(payload):
+        if payload is None or (isinstance(payload, str) and not payload.strip()):
+            return gradio_preprocess(None) if isinstance(component, gr.Number) else None
+        try:
+            if isinstance(payload, (int, float, str)) and not isinstance(payload, bool):
+                try:
+                    finite = math.isfinite(float(payload))
+                except (ValueError, OverflowError):
+                    finite = True  # not a number at all: check_number says so
+                if not finite:
+                    raise StudioError(f"{field} must be a finite number; got {payload!r}")
+            value = check_number(field, payload, low, high, whole=whole)
+        except StudioError as exc:
+            log.info("refused a value for %s: %s", field, exc)
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+        return gradio_preprocess(value)
+
+    component.preprocess = preprocess
+    component._studio_checked = True
 
 
 def model_names(kind: str | None = None) -> list[str]:

@@ -1,4 +1,4 @@
-"""Train tab and the `/train`, `/job_status`, `/job_cancel`, `/job_resume` and `/jobs` endpoints.
+"""Train tab and the `/train`, `/job_status`, `/job_cancel`, `/job_resume`, `/job_delete` and `/jobs` endpoints.
 
 Training runs in a background process; this tab only starts it and watches its files, so a page reload or
 an app restart re-attaches to running jobs.
@@ -113,6 +113,13 @@ def job_resume(job: str) -> dict:
 
 
 @user_errors
+def job_delete(job: str) -> str:
+    """Delete a finished, failed or cancelled job: its folder (data copy, checkpoints, logs) is removed and
+    the model it saved stays. A running job must be cancelled first. Returns a message."""
+    return training.delete_job(job)
+
+
+@user_errors
 def list_jobs() -> list[dict]:
     """Every training job, newest first, with its last status."""
     return training.list_jobs()
@@ -185,6 +192,13 @@ def _resume_from_ui(job: str):
     return _poll(job)
 
 
+def _delete_from_ui(job: str):
+    if not job:
+        raise StudioError("choose the job to delete")
+    message = training.delete_job(job)
+    return message, gr.update(choices=_job_choices(), value=None)
+
+
 def _family_changed(family: str):
     style_family = family == "style"
     return (gr.update(visible=style_family), gr.update(value=128 if style_family else 32),
@@ -235,6 +249,7 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
                 with gr.Column(scale=1, min_width=120):
                     cancel = gr.Button("Cancel", variant="stop", size="sm", elem_id="train-cancel")
                     resume = gr.Button("Resume", size="sm", elem_id="train-resume")
+                    delete = gr.Button("Delete job", size="sm", elem_id="train-delete")
                     refresh = gr.Button("Refresh list", size="sm", elem_id="train-refresh")
             summary = gr.Markdown("No job yet: start one, or pick one from the list.", elem_id="train-summary",
                                   elem_classes=["status-line"])
@@ -259,6 +274,7 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     gr.Timer(2.0).tick(_poll, job, watch, api_visibility="private", queue=False)
     ui_event(cancel.click, _cancel_from_ui, job, watch, concurrency_limit=None, show_progress="hidden")
     ui_event(resume.click, _resume_from_ui, job, watch, concurrency_limit=None, show_progress="hidden")
+    ui_event(delete.click, _delete_from_ui, job, [summary, job], concurrency_limit=None, show_progress="hidden")
     refresh.click(lambda: gr.update(choices=_job_choices()), None, job, api_visibility="private", queue=False)
 
     # Public endpoints for scripts; their triggers are hidden. /train reads plain inputs rather than the form's
@@ -269,6 +285,8 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
         api_status = gr.Button("job status")
         api_cancel = gr.Button("job cancel")
         api_resume = gr.Button("job resume")
+        api_delete = gr.Button("job delete")
+        api_deleted = gr.Markdown(label="message")
         api_list = gr.Button("jobs")
         api_jobs_out = gr.JSON()
         api_train = gr.Button("train")
@@ -288,6 +306,7 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     api_status.click(job_status, api_job, api_watch, api_name="job_status", concurrency_limit=None)
     api_cancel.click(job_cancel, api_job, api_state, api_name="job_cancel", concurrency_limit=None)
     api_resume.click(job_resume, api_job, api_state, api_name="job_resume", concurrency_limit=None)
+    api_delete.click(job_delete, api_job, api_deleted, api_name="job_delete", concurrency_limit=None)
     api_list.click(list_jobs, None, api_jobs_out, api_name="jobs", concurrency_limit=None)
 
     def attach():

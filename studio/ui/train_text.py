@@ -31,7 +31,8 @@ def train_text(name: str, files: list[str] | None = None, builtin: str | None = 
                context: int | None = None, learning_rate: float | None = None, seed: int = 0):
     """Start training a text model in the background; returns the job id, a corpus report and the status.
 
-    Data: uploaded .txt files and/or zips of them, or a built-in corpus ("fortunes", "fortunes-poems").
+    Data: uploaded .txt or .abc files and/or zips of them, or a built-in corpus ("fortunes", "fortunes-poems",
+    "folk-abc", "folk-abc-essen"); a model trained on .abc tunes or folk-abc composes in the Compose tab.
     method "from scratch (GPT-2)" trains a new model (size tiny/small/medium/large, tokenizer char or bpe);
     "fine-tune with LoRA" trains an adapter on `base_model` (a text model's name, "SmolLM2-135M-Instruct",
     or a Hub id when online). Empty steps, batch_size, context or learning_rate use the defaults.
@@ -100,8 +101,8 @@ def build(demo: gr.Blocks, job: gr.Dropdown, report: gr.Textbox, status: gr.JSON
             builtin = gr.Dropdown([NO_BUILTIN, *builtin_corpora()], value=DEFAULT_CORPUS, label="A built-in corpus",
                                   info="or upload your own text below", elem_id="train-text-builtin")
             start = gr.Button("Start text training", variant="primary", elem_id="train-text-start")
-        files = gr.File(label="Your text (.txt) or zips of it", file_count="multiple", file_types=[".txt", ".zip"],
-                        height=110, elem_id="train-text-files")
+        files = gr.File(label="Your text (.txt), tunes in ABC (.abc) or zips of them", file_count="multiple",
+                        file_types=[".txt", ".abc", ".zip"], height=110, elem_id="train-text-files")
         method = gr.Radio([FROM_SCRATCH, LORA], value=FROM_SCRATCH, label="Method", elem_id="train-text-method")
         with gr.Row():
             size = gr.Dropdown(text_sizes(), value="small", label="Size (from scratch)", elem_id="train-text-size")
