@@ -201,12 +201,19 @@ class Family:
         """The starting latents for each seed, drawn on the CPU, one generator per seed."""
         raise NotImplementedError
 
-    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
-        """Images (N, C, H, W) in [0, 1] on the CPU for the given latents."""
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict,
+               progress: Callable[[int, int], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] on the CPU for the given latents.
+
+        Iterative decoders (diffusion) call `progress(done, total)` after each of their steps and raise
+        InterruptedError when `cancelled()` turns True between steps; one-pass decoders may ignore both."""
         raise NotImplementedError
 
-    def sample(self, model: LoadedModel, seeds: list[int], settings: dict) -> torch.Tensor:
-        return self.decode(model, self.latents(model, seeds), settings)
+    def sample(self, model: LoadedModel, seeds: list[int], settings: dict,
+               progress: Callable[[int, int], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> torch.Tensor:
+        return self.decode(model, self.latents(model, seeds), settings, progress=progress, cancelled=cancelled)
 
     def encode(self, model: LoadedModel, images: torch.Tensor, settings: dict, *, steps: int = 200,
                seed: int = 0, progress: Callable[[float, str], None] | None = None,

@@ -161,8 +161,13 @@ def _noise_seed(latent: torch.Tensor) -> int:
 
 @torch.no_grad()
 def denoise(unet, scheduler_config: dict, latents: torch.Tensor, sampler: str = "ddim", steps: int = 25,
-            eta: float = 0.0, device: torch.device | None = None) -> torch.Tensor:
-    """Run a sampler from starting noise `latents` (N, C, H, W) to images (N, C, H, W) in [0, 1] on the CPU."""
+            eta: float = 0.0, device: torch.device | None = None, progress: Callable[[int, int], None] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> torch.Tensor:
+    """Run a sampler from starting noise `latents` (N, C, H, W) to images (N, C, H, W) in [0, 1] on the CPU.
+
+    `progress(done, steps)` is called after each denoising step; `cancelled()` turning True stops the loop
+    before its next step with InterruptedError (a step of a 16-image batch takes well under a second on a CPU,
+    so Stop is felt at once)."""
     device = device or next(unet.parameters()).device
     scheduler = sampling_scheduler(sampler, scheduler_config)
     if not 1 <= steps <= scheduler.config.num_train_timesteps:
@@ -171,13 +176,17 @@ def denoise(unet, scheduler_config: dict, latents: torch.Tensor, sampler: str = 
     scheduler.set_timesteps(steps)
     noise_generators = [generator(_noise_seed(z)) for z in latents]
     x = latents.to(device) * scheduler.init_noise_sigma
-    for t in scheduler.timesteps:
+    for i, t in enumerate(scheduler.timesteps):
+        if cancelled is not None and cancelled():
+            raise InterruptedError("cancelled")
         with inference_autocast(device):
             eps = unet(scheduler.scale_model_input(x, t), t).sample.float()
         extra = {"generator": noise_generators} if sampler in ("ddpm", "ddim") else {}
         if sampler == "ddim":
             extra["eta"] = eta
         x = scheduler.step(eps, t, x, **extra).prev_sample
+        if progress is not None:
+            progress(i + 1, len(scheduler.timesteps))
     return ((x.float().cpu() + 1) / 2).clamp(0, 1)
 
 
@@ -366,9 +375,11 @@ class DiffusionFamily(Family):
         shape = (cfg.in_channels, *((size, size) if isinstance(size, int) else size))
         return torch.stack([torch.randn(shape, generator=generator(s)) for s in seeds])
 
-    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict, progress=None,
+               cancelled=None) -> torch.Tensor:
         return denoise(model.module, model.extras["scheduler_config"], latents, settings.get("sampler", "ddim"),
-                       int(settings.get("steps", 25)), float(settings.get("eta", 0.0)), model.device)
+                       int(settings.get("steps", 25)), float(settings.get("eta", 0.0)), model.device,
+                       progress=progress, cancelled=cancelled)
 
     def encode(self, model: LoadedModel, images: torch.Tensor, settings: dict, *, steps: int = 200,
                seed: int = 0, progress=None, cancelled=None) -> Encoded:

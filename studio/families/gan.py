@@ -340,7 +340,9 @@ class GANFamily(Family):
         return torch.stack([torch.randn(model.module.latent_dim, generator=generator(s)) for s in seeds])
 
     @torch.no_grad()
-    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict, progress=None,
+               cancelled=None) -> torch.Tensor:
+        # One forward pass: nothing to report or to stop part-way.
         z = latents * float(settings.get("truncation", 1.0))
         with inference_autocast(model.device):
             images = model.module(z.to(model.device))

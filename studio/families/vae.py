@@ -84,7 +84,9 @@ class VAEFamily(Family):
         return torch.stack([torch.randn(model.module.latent_dim, generator=generator(s)) for s in seeds])
 
     @torch.no_grad()
-    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict, progress=None,
+               cancelled=None) -> torch.Tensor:
+        # One forward pass: nothing to report or to stop part-way.
         z = latents * settings.get("temperature", 1.0)
         with inference_autocast(model.device):
             logits = model.module.decode_logits(z.to(model.device))

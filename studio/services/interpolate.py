@@ -248,8 +248,21 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
     else:
         latents, positions = keyframe_path(keys, frames, method, easing, bool(loop))
     done_before = 0.5 if image_paths else 0.0
+    n_frames, decoded = int(latents.shape[0]), [0]
+
+    def decode_batch(z: torch.Tensor) -> torch.Tensor:
+        # Iterative decoders (diffusion) report each denoising step of the batch, so progress moves within it.
+        def step(done: int, total: int) -> None:
+            frames_done = decoded[0] + z.shape[0] * done / total
+            report(done_before + (0.9 - done_before) * frames_done / n_frames,
+                   f"frames {decoded[0] + 1}-{decoded[0] + z.shape[0]} of {n_frames}: step {done}/{total}")
+
+        out = family.decode(loaded, z, checked, progress=step, cancelled=cancelled)
+        decoded[0] += z.shape[0]
+        return out
+
     images = decode_in_batches(
-        lambda z: family.decode(loaded, z, checked), latents, BATCH,
+        decode_batch, latents, BATCH,
         progress=lambda done, n: report(done_before + (0.9 - done_before) * done / n, f"frame {done}/{n}"),
         cancelled=cancelled)
     if not walk_frames:
@@ -258,7 +271,7 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
         # last-bit difference into a pixel level, so only the same batch size gives the same PNG.
         for i, position in enumerate(positions):
             if float(position).is_integer() and int(position) < len(seed_list):
-                images[i] = family.decode(loaded, latents[i:i + 1], checked)[0].float().cpu()
+                images[i] = family.decode(loaded, latents[i:i + 1], checked, cancelled=cancelled)[0].float().cpu()
 
     params = {"model": record.name, "weights": loaded.weights_hash, "family": family.name, **checked,
               "keyframes": sources, "frames_per_segment": None if walk_frames else frames,

@@ -81,6 +81,26 @@ def check_new_model(name: str, models_dir: str | Path | None = None) -> None:
         raise StudioError(f"a running job is already training a model named {name!r}")
 
 
+def propose_name(family: str) -> str:
+    """A free name for a new model of `family`: "my-<family>", then "my-<family>-2", "-3", ... (not in the
+    registry, not being trained by a job), so a training form can start without the artist typing one."""
+    base = f"my-{family}"
+    for i in range(1, 10_000):
+        name = base if i == 1 else f"{base}-{i}"
+        try:
+            check_new_model(name)
+            return name
+        except StudioError:
+            continue
+    raise StudioError(f"no free name like {base!r}; choose a name")
+
+
+def recipe_defaults(family: str) -> dict:
+    """The family's training recipe as a new job gets it when nothing is overridden (steps, batch size,
+    learning rate, ...), for forms that show what an empty field means."""
+    return get_family(family).default_recipe()
+
+
 def merge_recipe(family, overrides: dict | None, **named) -> dict:
     """The family's default recipe with `overrides` (any recipe key) and the named values that are not None,
     each checked once: whole numbers where they must be, ranges, positive rates and weights."""
