@@ -24,6 +24,7 @@ import torch
 
 from ..core.errors import StudioError
 from .base import LoadedModel
+from .checks import identifier, number, read_json_file, text, texts, whole
 from .diffusion import SIZES, DiffusionFamily, DiffusionTrainer, load_job_base
 
 # The UNet's layers that get adapters (peft matches module names by suffix): the attention projections, the
@@ -96,6 +97,49 @@ class DiffusionLoraFamily(DiffusionFamily):
     title = "LoRA adapter on a diffusion model"
     library_name = "peft"
     image_sizes = SIZES
+
+    # studio.json's config: the base is a model of this studio by name (never a path or a Hub id), and the
+    # rank is bounded by the widest UNet layer the diffusion bounds allow (the base's own narrowest adapted
+    # layer bounds it further when training starts, and peft refuses an adapter that does not fit its base).
+    config_bounds = {
+        "image_size": whole(4, 256), "channels": whole(1, 4), "r": whole(1, 1024), "alpha": whole(1, 4096),
+        "dropout": number(0, 1), "target_modules": texts(128, 1, 64), "base_model": text(64),
+        "base_weights": text(128, optional=True),
+    }
+
+    def check_config_rules(self, config: dict) -> None:
+        from ..core.registry import check_name
+
+        for i, module in enumerate(config["target_modules"]):
+            identifier(f"target_modules[{i}]", module)
+        try:
+            check_name(config["base_model"])
+        except StudioError:
+            raise StudioError(f"config base_model must name a diffusion model in this studio (letters, digits, "
+                              f"'.', '_' and '-'; never a path); got {str(config['base_model'])[:64]!r}") from None
+
+    def expected_weights(self, folder: Path, config: dict):
+        raise NotImplementedError("an adapter's shapes depend on its base model; see check_stored")
+
+    def check_stored(self, folder: Path, meta: dict) -> None:
+        """An imported adapter: its config bounded and its base a model name (never a folder), its
+        adapter_config.json bounded like a text adapter's, and its header only LoRA tensors of its rank. Whether
+        it fits its base is peft's check when it loads (and a missing base is named then)."""
+        from .lora import check_adapter_config, check_adapter_weights
+
+        config = self.check_config(meta.get("config"))
+        adapter = read_json_file(folder / "adapter_config.json")
+        # peft records the class it wrapped (for its Auto classes, which the studio never uses): a UNet here.
+        mapping = adapter.pop("auto_mapping", None) if isinstance(adapter, dict) else None
+        if mapping is not None and (not isinstance(mapping, dict) or mapping.get("base_model_class") != "UNet2DModel"
+                                    or set(mapping) - {"base_model_class", "parent_library"}
+                                    or not str(mapping.get("parent_library", "diffusers.")).startswith("diffusers.")):
+            raise StudioError("adapter_config.json: auto_mapping must name diffusers' UNet2DModel, the only model a "
+                              "diffusion adapter attaches to")
+        adapter = check_adapter_config(adapter)
+        if adapter["r"] != config["r"]:
+            raise StudioError(f"adapter_config.json has rank {adapter['r']}, studio.json {config['r']}")
+        check_adapter_weights(folder / "adapter_model.safetensors", adapter["r"], most_dims=4)
 
     def default_config(self, image_size: int, channels: int) -> dict:
         # The service adds base_model and base_weights. alpha = r: the update's scale is 1 at any rank.

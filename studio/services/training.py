@@ -20,6 +20,7 @@ What a family's data becomes:
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -47,7 +48,6 @@ from ..data.text import (
     build_tokenizer,
     builtin_corpus,
     encode,
-    split,
     texts_from_files,
 )
 from ..families import get_family
@@ -127,6 +127,26 @@ def check_new_model(name: str, models_dir: str | Path | None = None) -> None:
         raise StudioError(f"a running job is already training a model named {name!r}")
 
 
+def propose_name(family: str) -> str:
+    """A free name for a new model of `family`: "my-<family>", then "my-<family>-2", "-3", ... (not in the
+    registry, not being trained by a job), so a training form can start without the artist typing one."""
+    base = f"my-{family}"
+    for i in range(1, 10_000):
+        name = base if i == 1 else f"{base}-{i}"
+        try:
+            check_new_model(name)
+            return name
+        except StudioError:
+            continue
+    raise StudioError(f"no free name like {base!r}; choose a name")
+
+
+def recipe_defaults(family: str) -> dict:
+    """The family's training recipe as a new job gets it when nothing is overridden (steps, batch size,
+    learning rate, ...), for forms that show what an empty field means."""
+    return get_family(family).default_recipe()
+
+
 def merge_recipe(family, overrides: dict | None, **named) -> dict:
     """The family's default recipe with `overrides` (any recipe key) and the named values that are not None,
     each checked once: whole numbers where they must be, ranges, positive rates and weights."""
@@ -165,7 +185,8 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     `config` any architecture key. `models_dir` saves the finished model there instead of the user's models
     (`checkpoints` for a shipped model). `start=False` only writes the job (for a foreground run or
     `accelerate launch`). Returns {"job", "report", "status"} and a count of what was prepared.
-    Raises StudioError, before any job exists, for anything the user should fix.
+    Raises StudioError for anything the user should fix, and then no job exists: the checks run before the
+    data is prepared, and a job whose worker cannot start is deleted again.
     """
     get_family(family)  # an unknown family is named before anything else
     family = fine_tuning_family(family, options.pop("adapter", None), options.get("base_model"),
@@ -180,6 +201,8 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
                   if foreign[0] in allowed]
         raise StudioError(f"{foreign[0]} only applies to family {' or '.join(map(repr, takers))}, not {family!r}")
     check_new_model(name, models_dir)
+    if start:
+        jobs.check_capacity()  # before the (slow) data preparation; checked again when the worker starts
     seed = 0 if seed is None else seed
     batch_given = batch_size is not None or "batch_size" in (recipe or {})
     if fam.name == "diffusion" and options.get("base_model"):
@@ -194,12 +217,19 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
                "style": _prepare_style, "adain": _prepare_style}[kind]
     job = prepare(fam, full, dict(config or {}), files=files, builtin=builtin, folder=folder, progress=progress,
                   **{k: v for k, v in options.items() if v is not None})
+    fam.check_config(job["config"])  # every architecture value within the family's bounds, overrides too
     extra = {**job["extra"], "command": command}
     if models_dir:
         extra["models_dir"] = str(Path(models_dir).resolve())
     job_id = jobs.create_job(fam.name, name, job["config"], job["recipe"], job["dataset"], job["write"], extra=extra)
-    status = jobs.start(job_id) if start else jobs.status(job_id)
     report = f"{zero_gpu_note}\n{job['report']}" if zero_gpu_note else job["report"]
+    if not start:
+        return {"job": job_id, "report": report, "status": jobs.status(job_id), **job["counts"]}
+    try:
+        status = jobs.start(job_id)
+    except BaseException:
+        shutil.rmtree(jobs.job_dir(job_id), ignore_errors=True)  # refused (another job took the slot): no ghost
+        raise
     return {"job": job_id, "report": report, "status": status, **job["counts"]}
 
 
@@ -356,7 +386,7 @@ def read_corpus(files=None, builtin: str | None = None, folder: str | None = Non
 def tokenize_corpus(corpus: TextCorpus, tokenizer_kind: str, vocab_size: int, val_fraction: float,
                     context: int, tokenizer=None):
     """(tokenizer, train ids, val ids), refusing a corpus too short for the context with a clear message."""
-    train_text, val_text = split(corpus.text, val_fraction)
+    train_text, val_text = corpus.split(val_fraction)
     tokenizer = tokenizer or build_tokenizer(tokenizer_kind, train_text, vocab_size)
     train_ids, val_ids = encode(tokenizer, train_text), encode(tokenizer, val_text)
     need = context + 2
@@ -374,6 +404,8 @@ def _text_job(corpus: TextCorpus, tok, train_ids, val_ids, recipe: dict, config:
                "count": len(corpus.documents), "characters": len(corpus.text), "files": len(corpus.used),
                "skipped": len(corpus.skipped), "train_tokens": int(train_ids.numel()),
                "val_tokens": int(val_ids.numel()), "notes": notes}
+    if corpus.format != "text":  # Compose offers only models trained on ABC tunes
+        dataset["format"] = corpus.format
 
     def write(path: Path) -> None:
         save_file({"train": train_ids, "val": val_ids}, str(path))
@@ -395,6 +427,8 @@ def _prepare_text(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
     config = {**text_config(recipe["size"], len(tok), context, float(recipe["dropout"])), **config}
     name = builtin or (Path(folder).name if folder else "uploaded text")
     notes = f"first {1 - float(recipe['val_fraction']):.0%} of the text trains, the rest validates"
+    if corpus.validation:
+        notes = f"{len(corpus.documents):,} tunes train, {len(corpus.validation):,} others (chosen by title) validate"
     return _text_job(corpus, tok, train_ids, val_ids, recipe, config, name, notes,
                      {"vocab_size": len(tok), "context": context, "tokenizer": recipe["tokenizer"]})
 
@@ -406,7 +440,10 @@ def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
 
     base_model = str(base_model or DEFAULT_LORA_BASE).strip()
     if not default_registry().exists(base_model):
-        check_pretrained_source(base_model)
+        try:
+            check_pretrained_source(base_model)  # before the data is read: names, Hub ids, allowed folders
+        except StudioError as exc:
+            raise StudioError(f"the base model {base_model!r} is not available here: {exc}") from None
     base_model = portable_base(base_model)  # a name that means the same on any machine, never a path
     full_config = {**fam.default_config(base_model), **config}
     for key, value in (("r", rank), ("alpha", alpha)):
@@ -549,3 +586,9 @@ def resume_job(job: str) -> dict:
 def list_jobs() -> list[dict]:
     """Every training job, newest first, with its last status."""
     return jobs.list_jobs()
+
+
+def delete_job(job: str) -> str:
+    """Delete a finished, failed or cancelled job: its folder (data copy, checkpoints, logs) is removed; the
+    model it saved stays. A running job must be cancelled first."""
+    return jobs.delete(job)

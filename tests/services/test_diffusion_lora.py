@@ -128,6 +128,39 @@ def test_export_import_and_merge(adapter, tmp_path):
         models.merge_lora("tiny-base", "nothing")
 
 
+@pytest.mark.parametrize("edit,message", [
+    ({"studio.json": lambda m: m["config"].update(base_model="/etc/models/secret")},
+     "base_model must name a diffusion model in this studio"),
+    ({"studio.json": lambda m: m["config"].update(base_model="../tiny-base")},
+     "base_model must name a diffusion model in this studio"),
+    ({"studio.json": lambda m: m["config"].update(r=100_000)}, "config r must be a whole number from 1 to 1024"),
+    ({"studio.json": lambda m: m["config"].update(target_modules=["conv1; import os"])}, "module name"),
+    ({"adapter_config.json": lambda c: c.update(modules_to_save=["conv_in"])}, "modules_to_save"),
+    ({"adapter_config.json": lambda c: c.update(auto_mapping={"base_model_class": "os.system"})}, "auto_mapping"),
+    ({"adapter_config.json": lambda c: c.update(r=2)}, "adapter_config.json has rank 2"),
+])
+def test_hostile_diffusion_adapters_are_refused_before_anything_is_built(adapter, tmp_path, edit, message):
+    from tests.support.files import model_zip
+
+    archive = model_zip(default_registry().get(adapter).path, tmp_path / "evil.zip", edit=edit)
+    with pytest.raises(StudioError, match="the archive's model is refused") as caught:
+        models.import_model(archive, "hostile")
+    assert message in str(caught.value) and not default_registry().exists("hostile")
+
+
+def test_a_diffusion_adapter_holding_other_tensors_is_refused(adapter, tmp_path):
+    from safetensors.torch import save_file
+
+    from tests.support.files import model_zip
+
+    fake = tmp_path / "fake.safetensors"
+    save_file({"base_model.model.conv_in.weight": torch.zeros(8, 3, 3, 3)}, str(fake))
+    archive = model_zip(default_registry().get(adapter).path, tmp_path / "evil.zip",
+                        replace={"adapter_model.safetensors": fake.read_bytes()})
+    with pytest.raises(StudioError, match="not a LoRA adapter tensor"):
+        models.import_model(archive, "hostile")
+
+
 def test_a_full_fine_tune_starts_from_the_base_weights(base):
     from accelerate import Accelerator
 
