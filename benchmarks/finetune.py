@@ -4,6 +4,9 @@ on a category the base never saw; and a quick 30-step LoRA fine-tune through the
     python benchmarks/finetune.py compare --base colour-base-diffusion [--minutes 5 20] [--parallel 3]
     python benchmarks/finetune.py quick --base colour-base-diffusion [--images 24 --steps 30]
 
+`--base` is a diffusion model's name (shipped, or in $STUDIO_HOME) or its folder; each run works in a fresh
+temporary STUDIO_HOME, into which a base that is not shipped is copied under its folder's name.
+
 `compare`. Data: Twemoji's Food & Drink (131 images, kept out of the base's training set by
 `python data/colour-base/prepare.py`), split by it into the artist's images (food-train, 65) and test images
 (food-test, 66). Three methods, each made by the training service exactly as /train makes it, then trained in one
@@ -21,7 +24,8 @@ and the test images. Also reported: steps, training images per CPU second, and t
 gradio_client and runs a `--steps`-step LoRA fine-tune with /train, timing it from the request to the saved
 model; then compares the export's size with the base's and the samples with the base's (same seeds).
 
-Results: benchmarks/results/finetune.md and finetune.json (compare), finetune-quick.md and .json (quick),
+Results: benchmarks/results/finetune.md and finetune.json (compare; `report --home <its folder>` writes them
+for the budgets finished so far, of a run still going or stopped), finetune-quick.md and .json (quick),
 sample grids finetune-<method>-<minutes>min.png.
 """
 from __future__ import annotations
@@ -58,6 +62,34 @@ def held_out_split():
         sys.exit(f"{train} or {test} is missing: run python data/colour-base/prepare.py")
     artist = sorted(train.glob("*.png"))
     return artist, images_from_files([test], 64, 3).images.float() / 255
+
+
+def stage_base(base: str, home: Path) -> str:
+    """The base's name in the fresh STUDIO_HOME `home`: a shipped model as it is; a model of the current
+    STUDIO_HOME, or a model folder given by its path, copied into `home`'s models under its folder's name."""
+    import shutil
+
+    from studio.core.registry import default_registry
+
+    folder = Path(base).expanduser()
+    if folder.is_dir() and (folder / "studio.json").is_file():
+        source, name = folder.resolve(), folder.resolve().name
+    else:
+        record = default_registry().get(base)  # a StudioError naming the models there are if none is called so
+        if record.shipped:
+            return record.name
+        source, name = record.path, record.name
+    family = json.loads((source / "studio.json").read_text())["family"]
+    if family != "diffusion":
+        sys.exit(f"{base} is a {family} model; the benchmark fine-tunes a diffusion model")
+    shutil.copytree(source, home / "models" / name, ignore=shutil.ignore_patterns("*.png"))
+    return name
+
+
+def base_folder(name: str, home: Path) -> Path:
+    from studio.core.registry import Registry
+
+    return Registry(models_dir=home / "models").get(name).path
 
 
 def start_job(method: str, base: str, files: list[Path], name: str):
@@ -146,20 +178,23 @@ def floor() -> dict:
 
 
 def compare(args) -> int:
-    from studio.core.registry import default_registry
-
-    base = default_registry().get(args.base)
-    base_bytes = sum(p.stat().st_size for p in (base.path / "unet").glob("*.safetensors"))
     home = Path(tempfile.mkdtemp(prefix="finetune-bench-"))
+    print(f"working in {home} (python benchmarks/finetune.py report --home {home} writes the table of the "
+          "budgets finished so far)", flush=True)
+    base_name = stage_base(args.base, home)
+    base = base_folder(base_name, home)
+    base_meta = json.loads((base / "studio.json").read_text())
+    run = {"base": base_name, "base_steps": base_meta.get("training", {}).get("steps"),
+           "base_bytes": sum(p.stat().st_size for p in (base / "unet").glob("*.safetensors")),
+           "methods": args.methods, "minutes": args.minutes, "argv": sys.argv[2:], "started": time.time(),
+           "load_at_start": os.getloadavg()[0]}
+    (home / "run.json").write_text(json.dumps(run), encoding="utf-8")
     env = {**os.environ, "STUDIO_HOME": str(home), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": str(REPO)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    running, parts = [], {}
+    running = []
     for method in args.methods:
-        parts[method] = home / f"{method}.json"
-        command = [sys.executable, __file__, "method", method, "--base", args.base, "--minutes",
-                   *map(str, args.minutes), "--out", str(parts[method])]
+        command = [sys.executable, __file__, "method", method, "--base", base_name, "--minutes",
+                   *map(str, args.minutes), "--out", str(home / f"{method}.json")]
         while len([p for p in running if p.poll() is None]) >= args.parallel:
             time.sleep(5)
         running.append(subprocess.Popen(command, env=env, cwd=REPO))
@@ -167,35 +202,50 @@ def compare(args) -> int:
     if any(codes):
         print(f"a method failed: exit codes {codes}", file=sys.stderr)
         return 1
-    rows = [r for m in args.methods for r in json.loads(parts[m].read_text())]
+    return report(home)
+
+
+def report(home: Path) -> int:
+    """The table of a compare run's working folder: every budget each method has finished (a run stopped
+    before its last budget still reports the ones before)."""
+    run = json.loads((home / "run.json").read_text())
+    rows = [r for m in run["methods"] if (home / f"{m}.json").is_file()
+            for r in json.loads((home / f"{m}.json").read_text())]
+    missing = [f"{m} at {b:g} min" for m in run["methods"] for b in run["minutes"]
+               if not any(r["method"] == m and r["minutes"] == b for r in rows)]
     real = floor()
+    base_bytes = run["base_bytes"]
     lines = [
         "# Fine-tuning a base against training from scratch, at equal CPU time",
         "",
-        f"Machine: {machine()}; {len(args.methods)} methods run side by side, one process and one thread each, each "
-        "stopped by its own CPU time. Data: Twemoji Food & Drink, a category kept out of the base; 65 images train, "
-        "66 test.",
-        f"Base: `{args.base}` ({base.meta['training'].get('steps')} steps), UNet weights {base_bytes / 1e6:.2f} MB.",
-        f"Command: `python benchmarks/finetune.py compare {' '.join(sys.argv[2:])}` "
-        f"({(time.time() - t0) / 60:.0f} min wall).",
+        f"Machine: {machine()}; {len(run['methods'])} methods run side by side, one process and one thread each, "
+        "each stopped by its own CPU time (so other work on the machine does not count against it; load average "
+        f"{run['load_at_start']:.1f} at the start, {os.getloadavg()[0]:.1f} at the end). Data: Twemoji Food & "
+        "Drink, a category kept out of the base; 65 images train, 66 test.",
+        f"Base: `{run['base']}` ({run['base_steps']} steps), UNet weights {base_bytes / 1e6:.2f} MB.",
+        f"Command: `python benchmarks/finetune.py compare {' '.join(run['argv'])}` "
+        f"({(time.time() - run['started']) / 60:.0f} min wall).",
         "",
         "FD and KID: 130 samples (seeds 0-129, DDIM 25 steps) against the 66 test images, averaged over two halves "
         "of 65 samples; EfficientNet-Lite0 pooled features. Floor: the same metrics between the 65 training "
         f"images and the 66 test images: **FD {real['fd']:.1f}, KID {real['kid']:.4f}**.",
         "",
-        "| method | CPU minutes | steps | images / CPU s | FD | KID | weights on disk | of the base |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | CPU minutes | steps | images / CPU s | FD | FD / floor | KID | weights on disk | of the base |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: (r["minutes"], METHODS.index(r["method"]))):
         lines.append(f"| {r['method']} | {r['minutes']:g} | {r['steps']} | {r['images_per_cpu_second']} | {r['fd']} | "
-                     f"{r['kid']} ± {r['kid_std']} | {r['weights_bytes'] / 1e6:.2f} MB | "
+                     f"{r['fd'] / real['fd']:.2f} | {r['kid']} ± {r['kid_std']} | {r['weights_bytes'] / 1e6:.2f} MB | "
                      f"{r['weights_bytes'] / base_bytes:.1%} |")
+    if missing:
+        lines += ["", f"Not finished when this table was written: {', '.join(missing)}."]
     lines += ["", "Sample grids: `finetune-<method>-<minutes>min.png` beside this file."]
     text = "\n".join(lines) + "\n"
     print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "finetune.md").write_text(text, encoding="utf-8")
     (RESULTS / "finetune.json").write_text(json.dumps({"rows": rows, "floor": real, "machine": machine(),
-                                                       "base": args.base, "argv": sys.argv[1:]}, indent=1))
+                                                       "run": run, "missing": missing}, indent=1))
     return 0
 
 
@@ -206,6 +256,7 @@ def quick(args) -> int:
     from PIL import Image
 
     home = Path(tempfile.mkdtemp(prefix="finetune-quick-"))
+    base_name = stage_base(args.base, home)  # read from the current STUDIO_HOME, before it changes
     os.environ.update(STUDIO_HOME=str(home), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     from studio.core.registry import default_registry
     from studio.ui.app import build_demo, launch_options
@@ -216,7 +267,7 @@ def quick(args) -> int:
     with zipfile.ZipFile(archive, "w") as zf:
         for p in artist[:args.images]:
             zf.write(p, p.name)
-    base = default_registry().get(args.base)
+    base = default_registry().get(base_name)
     size, channels = base.meta["shapes"]["image_size"], base.meta["shapes"]["channels"]
     demo = build_demo()
     import socket
@@ -228,7 +279,7 @@ def quick(args) -> int:
         client = Client(demo.local_url, verbose=False)
         t0 = time.time()
         job, report, status = client.predict(family="diffusion", name="quick-lora", files=[handle_file(str(archive))],
-                                             image_size=size, color=channels == 3, base_model=args.base,
+                                             image_size=size, color=channels == 3, base_model=base_name,
                                              adapter="lora", steps=args.steps, batch_size=min(16, args.images),
                                              api_name="/train")
         while status["state"] not in ("completed", "failed", "cancelled"):
@@ -239,10 +290,10 @@ def quick(args) -> int:
             print(status, file=sys.stderr)
             return 1
         adapter_zip = Path(client.predict(name="quick-lora", api_name="/model_export"))
-        base_zip = Path(client.predict(name=args.base, api_name="/model_export"))
+        base_zip = Path(client.predict(name=base_name, api_name="/model_export"))
         settings = dict(count=8, seed=0, api_name="/generate")
         mine = client.predict(model="quick-lora", **settings)[0]
-        theirs = client.predict(model=args.base, **settings)[0]
+        theirs = client.predict(model=base_name, **settings)[0]
         pixels = [np.asarray(Image.open(item["image"])).astype(float) for item in mine + theirs]
         difference = float(np.mean([np.abs(a - b).mean() for a, b in zip(pixels[:8], pixels[8:])]))
         row = {"images": args.images, "steps": args.steps, "seconds": round(seconds, 1),
@@ -252,7 +303,7 @@ def quick(args) -> int:
     finally:
         demo.close()
     lines = ["# A quick LoRA fine-tune through /train", "",
-             f"Machine: {machine()}, shared with other work. Base `{args.base}`; {args.images} held-out images "
+             f"Machine: {machine()}, shared with other work. Base `{base_name}`; {args.images} held-out images "
              f"(Twemoji Food & Drink); {args.steps} steps, batch {min(16, args.images)}, rank 8. Command: "
              f"`python benchmarks/finetune.py quick {' '.join(sys.argv[2:])}`.", "",
              "| request to saved model | of which training | adapter zip | base zip | share "
@@ -281,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--base", required=True)
     m.add_argument("--minutes", type=float, nargs="+", required=True)
     m.add_argument("--out", type=Path, required=True)
+    r = sub.add_parser("report", help="the table of a compare run's working folder, finished or not")
+    r.add_argument("--home", type=Path, required=True, help="the folder compare printed at its start")
     q = sub.add_parser("quick", help="a LoRA fine-tune through the real app's /train, timed")
     q.add_argument("--base", default="colour-base-diffusion")
     q.add_argument("--images", type=int, default=24)
@@ -290,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "method":
         run_method(args.method, args.base, args.minutes, args.out)
         return 0
+    if args.command == "report":
+        return report(args.home)
     return compare(args) if args.command == "compare" else quick(args)
 
 
