@@ -82,7 +82,7 @@ def stage_base(base: str, home: Path) -> str:
     family = json.loads((source / "studio.json").read_text())["family"]
     if family != "diffusion":
         sys.exit(f"{base} is a {family} model; the benchmark fine-tunes a diffusion model")
-    shutil.copytree(source, home / "models" / name, ignore=shutil.ignore_patterns("*.png"))
+    shutil.copytree(source, home / "models" / name)  # whole, samples too: quick compares exports' sizes
     return name
 
 
@@ -296,9 +296,13 @@ def quick(args) -> int:
         theirs = client.predict(model=base_name, **settings)[0]
         pixels = [np.asarray(Image.open(item["image"])).astype(float) for item in mine + theirs]
         difference = float(np.mean([np.abs(a - b).mean() for a, b in zip(pixels[:8], pixels[8:])]))
+        registry = default_registry()
         row = {"images": args.images, "steps": args.steps, "seconds": round(seconds, 1),
                "train_seconds": status.get("elapsed"), "adapter_zip_bytes": adapter_zip.stat().st_size,
                "base_zip_bytes": base_zip.stat().st_size,
+               "adapter_weights_bytes": sum(p.stat().st_size for p in registry.get("quick-lora").path.rglob(
+                   "*.safetensors")),
+               "base_weights_bytes": sum(p.stat().st_size for p in base.path.rglob("*.safetensors")),
                "mean_abs_pixel_difference_to_base": round(difference, 1)}
     finally:
         demo.close()
@@ -306,11 +310,15 @@ def quick(args) -> int:
              f"Machine: {machine()}, shared with other work. Base `{base_name}`; {args.images} held-out images "
              f"(Twemoji Food & Drink); {args.steps} steps, batch {min(16, args.images)}, rank 8. Command: "
              f"`python benchmarks/finetune.py quick {' '.join(sys.argv[2:])}`.", "",
-             "| request to saved model | of which training | adapter zip | base zip | share "
-             "| samples vs base (mean abs difference, 0-255, seeds 0-7) |", "|---|---|---|---|---|---|",
-             f"| {row['seconds']} s | {row['train_seconds']} s | {row['adapter_zip_bytes'] / 1e3:.0f} kB | "
-             f"{row['base_zip_bytes'] / 1e3:.0f} kB | {row['adapter_zip_bytes'] / row['base_zip_bytes']:.1%} | "
-             f"{row['mean_abs_pixel_difference_to_base']} |"]
+             "| request to saved model | of which training | adapter zip (weights) | base zip (weights) | share "
+             "of zip (of weights) | samples vs base (mean abs difference, 0-255, seeds 0-7) |",
+             "|---|---|---|---|---|---|",
+             f"| {row['seconds']} s | {row['train_seconds']} s | {row['adapter_zip_bytes'] / 1e3:.0f} kB "
+             f"({row['adapter_weights_bytes'] / 1e3:.0f} kB) | {row['base_zip_bytes'] / 1e3:.0f} kB "
+             f"({row['base_weights_bytes'] / 1e3:.0f} kB) | {row['adapter_zip_bytes'] / row['base_zip_bytes']:.1%} "
+             f"({row['adapter_weights_bytes'] / row['base_weights_bytes']:.1%}) | "
+             f"{row['mean_abs_pixel_difference_to_base']} |",
+             "", "Both zips hold their model's card and 64 sample images (a PNG grid of a few hundred kB)."]
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)

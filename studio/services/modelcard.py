@@ -134,7 +134,12 @@ def _what_it_makes(meta: dict, family) -> str:
 def _how_good(meta: dict, family) -> list[str]:
     m = meta.get("metrics", {})
     lines = []
-    if "fd" in m:
+    if "fd" in m and m.get("against") == "held-out images":
+        kid = f" KID {m['kid']} (floor {m.get('kid_floor', '?')})." if "kid" in m else ""
+        lines.append(f"- Fréchet distance to pictures of its kind that it never saw (held out from its training "
+                     f"data): **{m['fd']}** (lower is better; its own training pictures are {m.get('fd_floor', '?')} "
+                     f"from them, which is as low as it can go with this many pictures).{kid}")
+    elif "fd" in m:
         lines.append(f"- Fréchet distance to the real pictures: **{m['fd']}** (lower is better; two halves of the "
                      f"real set differ by {m.get('fd_floor', '?')}, which is as low as it can go with this many "
                      "pictures).")
