@@ -16,6 +16,11 @@ pytestmark = pytest.mark.browser
 BASE = "browser-ft-base"
 
 
+def box(page, elem_id: str):
+    """A text box of the form (Gradio renders a one-line Textbox as a textarea)."""
+    return page.locator(f"#{elem_id} input, #{elem_id} textarea").first
+
+
 def test_a_lora_fine_tune_from_the_train_tab(app, artifacts, tmp_path):
     if not default_registry().exists(BASE):
         train_in_process("diffusion", BASE, steps=2, image_size=16, color=True,
@@ -24,7 +29,7 @@ def test_a_lora_fine_tune_from_the_train_tab(app, artifacts, tmp_path):
     archive = write_zip(tmp_path / "mine.zip", {p.name: p.read_bytes() for p in paths})
     with browser_page(app.local_url) as page:
         open_tab(page, "Train")
-        page.locator("#train-name input, #train-name textarea").first.fill("browser-ft-lora")
+        box(page, "train-name").fill("browser-ft-lora")
         page.locator("#train-files input[type=file]").set_input_files(str(archive))
         page.get_by_text("Fine-tune a base model (diffusion)").click()
         page.locator("#train-base-model input").click()
@@ -32,9 +37,14 @@ def test_a_lora_fine_tune_from_the_train_tab(app, artifacts, tmp_path):
         # The base's size and colour mode are filled in.
         page.wait_for_function("document.querySelector('#train-size input').value === '16'", timeout=30_000)
         assert page.locator("#train-color input").is_checked()
-        page.locator("#train-rank input").fill("4")
-        page.locator("#train-steps input").fill("30")
-        page.locator("#train-batch input").fill("8")
+        assert box(page, "train-name").input_value() == "browser-ft-lora"  # a typed name stays
+        box(page, "train-rank").fill("4")
+        page.get_by_text("Training settings").click()
+        # The empty boxes show the LoRA fine-tune's defaults, not training from scratch's.
+        page.wait_for_function("[...document.querySelectorAll('#train-steps input, #train-steps textarea')].some("
+                               "e => e.placeholder === 'empty: 300, the default')", timeout=30_000)
+        box(page, "train-steps").fill("30")
+        box(page, "train-batch").fill("8")
         page.wait_for_timeout(500)  # the upload settles
         page.locator("#train-start").click()
         page.wait_for_function("document.querySelector('#train-summary').innerText.includes('completed')",
