@@ -46,6 +46,7 @@ class Environment:
     model_cache: int          # loaded models kept in memory
     max_jobs: int             # training jobs running at once
     data_roots: tuple[Path, ...]  # folders the server may read training images from by path
+    gallery_mb: int = 2048    # the gallery of outputs: oldest unrated items go past this size
 
     @property
     def models_dir(self) -> Path:
@@ -54,6 +55,10 @@ class Environment:
     @property
     def jobs_dir(self) -> Path:
         return self.home / "jobs"
+
+    @property
+    def gallery_dir(self) -> Path:
+        return self.home / "gallery"
 
 
 def environment() -> Environment:
@@ -77,6 +82,7 @@ def environment() -> Environment:
         model_cache=max(1, _int("STUDIO_MODEL_CACHE", 4)),
         max_jobs=max(1, _int("STUDIO_MAX_JOBS", 1)),
         data_roots=roots,
+        gallery_mb=max(1, _int("STUDIO_GALLERY_MB", 2048)),
     )
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -12,6 +12,7 @@ from ..core.errors import StudioError, check_number
 from ..core.media import grid, read_png_parameters, save_png, to_pil, zip_files
 from ..core.seeds import resolve_seed, seed_range
 from ..families import FAMILIES
+from .gallery import save_to_gallery
 from .models import load_image_model
 
 MAX_COUNT = 64
@@ -24,6 +25,7 @@ class Generated:
     grid: Path            # all images in one PNG
     zip: Path             # all PNGs in one zip
     parameters: dict      # shared settings (model, weights hash, family, sampling settings)
+    gallery_ids: list[str] = field(default_factory=list)  # each PNG's item in the gallery
 
 
 def sampling_settings(kind: str = "image") -> dict:
@@ -52,8 +54,9 @@ def sample_images(model: str, seeds: list[int], settings: dict) -> tuple[torch.T
 
 
 def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | None = None,
-             **settings) -> Generated:
-    """Generate `count` images with seeds seed, seed+1, ...; write PNGs, a grid and a zip."""
+             gallery: bool = True, **settings) -> Generated:
+    """Generate `count` images with seeds seed, seed+1, ...; write PNGs, a grid and a zip. Each PNG is also
+    kept in the gallery (`gallery=False`: not, for measurements)."""
     count = check_number("count", count, 1, MAX_COUNT, whole=True)
     base = resolve_seed(seed)
     seeds = seed_range(base, count)
@@ -67,7 +70,10 @@ def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | 
              for i, (img, s) in enumerate(zip(images, seeds))]
     grid_path = save_png(grid(images), out / f"{model}-grid-seed{base}.png", {**params, "seeds": seeds})
     zip_path = zip_files(files, out / f"{model}-seed{base}-x{count}.zip")
-    return Generated(files, seeds, grid_path, zip_path, params)
+    ids = [save_to_gallery("generate", [f], {**params, "seed": s, "batch": {"seed": base, "count": count, "index": i}},
+                           model=params["model"], seed=s)
+           for i, (f, s) in enumerate(zip(files, seeds))] if gallery else []
+    return Generated(files, seeds, grid_path, zip_path, params, ids)
 
 
 def parameters_from_png(path: str | Path) -> dict:

@@ -142,7 +142,8 @@ def _first_result(content: str, style: str) -> tuple[str | None, dict | None]:
     if not fast:
         return None, None
     try:
-        result = stylize(content, style, method=fast[0], size=256, out_dir=Path(tempfile.mkdtemp(prefix="studio-style-")))
+        result = stylize(content, style, method=fast[0], size=256, out_dir=Path(tempfile.mkdtemp(prefix="studio-style-")),
+                          gallery=False)  # an example, not the artist's work
     except StudioError:
         return None, None
     return str(result.path), result.parameters
