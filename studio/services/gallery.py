@@ -41,6 +41,8 @@ def save_to_gallery(kind: str, files: list[str | Path] | None = None, parameters
     entries += [(Path(f).name, Path(f)) for f in (files or []) if preview is None or Path(f) != Path(preview)]
     if text is not None:
         entries.append(("text.txt", str(text).encode("utf-8")))
+        if preview is None and not any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files or []):
+            entries.insert(0, ("preview.png", text_card(str(text))))
     if not entries:
         raise StudioError("nothing to keep: give files or a text")
     item, removed = store.add_item(kind, model, entries, dict(parameters or {}),
@@ -48,6 +50,23 @@ def save_to_gallery(kind: str, files: list[str | Path] | None = None, parameters
     if removed:
         log.info("gallery over its size cap (STUDIO_GALLERY_MB): removed %d older items", len(removed))
     return item.id
+
+
+def text_card(text: str, width: int = 320, height: int = 240) -> bytes:
+    """A PNG showing the start of a text, so text items have a picture in the gallery's grid."""
+    import io
+    import textwrap
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    card = Image.new("RGB", (width, height), (250, 248, 240))
+    draw = ImageDraw.Draw(card)
+    font = ImageFont.load_default(size=14)
+    lines = [w for para in text.splitlines() for w in (textwrap.wrap(para, 38) or [""])][:13]
+    draw.multiline_text((12, 10), "\n".join(lines), fill=(40, 40, 40), font=font, spacing=3)
+    buffer = io.BytesIO()
+    card.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _preview(item: store.Item) -> str | None:

@@ -5,7 +5,7 @@ import gradio as gr
 
 from .. import __version__
 from ..core.environment import environment
-from . import generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from . import gallery_tab, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
 
 CSS = """
 #generate-gallery { min-height: 320px; }
@@ -31,6 +31,8 @@ def build_demo() -> gr.Blocks:
                 train_tab.build(demo)
             with gr.Tab("Models", id="models", elem_id="tab-models"):
                 models_tab.build(demo)
+            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
+                gallery_tab.build(demo)
     # Compute-heavy events share one group of STUDIO_CONCURRENCY slots; the queue refuses new events past
     # STUDIO_QUEUE_SIZE instead of letting them pile up.
     demo.queue(default_concurrency_limit=s.concurrency, max_size=s.queue_size)
@@ -40,7 +42,7 @@ def build_demo() -> gr.Blocks:
 def launch_options() -> dict:
     """Keyword arguments for `demo.launch()` from the settings (Gradio 6 takes theme and css here)."""
     s = environment()
-    # Samples and model cards are served straight from the model and job folders.
-    allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
+    # Samples and model cards are served straight from the model and job folders, outputs from the gallery.
+    allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir, s.gallery_dir)]
     return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS,
             "show_error": False, "allowed_paths": allowed}
