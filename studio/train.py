@@ -142,7 +142,8 @@ def run(folder: Path, resume: bool = False) -> str:
         start_step, elapsed_before = load_checkpoint(folder, trainer)
         job.trim_losses(start_step)
     elif spec.get("start_from"):
-        start_from_model(trainer, spec["start_from"])
+        took = start_from_model(trainer, spec["start_from"])
+        print(f"starting from the weights of {spec['start_from']['model']!r} ({', '.join(took)})", flush=True)
     loader = accelerator.prepare(family.loader(data, recipe, int(recipe["seed"]) + start_step))
 
     def batches():

@@ -115,8 +115,11 @@ def train_on_favourites(model: str, name: str, steps: int | None = DEFAULT_STEPS
         batch = int((record.meta.get("recipe") or {}).get("batch_size", 64))
         images = mixed_images(favourites, originals, mix, batch)
         notes["original_data"] = where
-        data = ImageData(images, source=f"{len(ids)} favourites of {model} from the gallery, mixed with its training "
-                                        f"data ({where}) at {mix:.0%} favourites",
+        count = 0 if originals is None else originals.shape[0]
+        used = [f"favourite {i}" for i in ids] + [f"training image {i}" for i in range(count)]
+        data = ImageData(images, used=used,
+                         source=f"{len(ids)} favourites of {model} from the gallery, mixed with its training "
+                                f"data ({where}) at {mix:.0%} favourites",
                          license=str(dataset.get("license", "unknown")),
                          facts={"name": f"favourites of {model}", "notes": "gallery items: " + ", ".join(ids)})
     else:

@@ -58,7 +58,8 @@ def perceptual_embedding(images: torch.Tensor, size: int = FEATURE_SIZE, grid: i
     The same channel-normalised EfficientNet-Lite0 activations as `perceptual_distance`, each layer pooled
     to a `grid` x `grid` layout before comparing (so one matrix product compares a query with a whole set);
     scaled so that the squared distance is the mean over layers and grid cells of the squared difference.
-    0 for identical images; about 0.05-0.1 between distinct handwritten digits, more for unrelated images."""
+    0 for identical images; about 0.1 from a handwritten digit to the nearest other one, more for unrelated
+    images."""
     net = efficientnet_lite0()
     wanted = set(LAYERS)
     out = []

@@ -1,0 +1,140 @@
+"""Fine-tuning on favourites through the real worker: image and text models continue from their weights on
+their favourites mixed with their training data, the new model's card names the gallery items, and the
+requests that must be refused are."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from studio.core import jobs
+from studio.core.errors import StudioError
+from studio.core.registry import default_registry
+from studio.services.favourites import mixed_images, train_on_favourites
+from studio.services.gallery import rate
+from studio.services.generate import generate
+from studio.services.models import list_models
+from studio.services.training import start_training
+from studio.services.write import stream
+from studio.train import run
+from tests.support.files import save_tiny_vae
+from tests.support.text import write_corpus
+from tests.support.training import train_in_process
+
+
+def _finish(result: dict) -> str:
+    return run(jobs.job_dir(result["job"]))
+
+
+def _weights(name: str) -> dict[str, torch.Tensor]:
+    return load_file(str(default_registry().get(name).path / "model.safetensors"))
+
+
+def test_a_fine_tune_on_two_favourites_completes_is_listed_and_names_its_items(isolated_home):
+    train_in_process("vae", "fav-base", steps=2, image_size=16)  # on the built-in digits
+    made = generate("fav-base", count=3, seed=7).gallery_ids
+    favourites = made[:2]
+    for item in favourites:
+        rate(item, stars=5, favourite=True)
+
+    result = train_on_favourites("fav-base", "fav-tuned", steps=2, mix=0.5, start=False)
+    assert result["gallery_items"] == favourites
+    data = load_file(str(jobs.job_dir(result["job"]) / "data.safetensors"))["data"]
+    assert data.shape[0] == 1797 + 2 * 898  # the 1,797 digits and the favourites repeated to half of the set
+    assert _finish(result) == "completed"
+
+    listed = {m["name"]: m for m in list_models()}
+    assert listed["fav-tuned"]["family"] == "vae"
+    record = default_registry().get("fav-tuned")
+    training = record.meta["training"]
+    assert training["start_from"] == "fav-base" and training["gallery_items"] == favourites
+    assert training["mix"] == 0.5 and training["original_data"].startswith("its training job")
+    card = (record.path / "README.md").read_text()
+    assert all(item in card for item in favourites) and "fav-base" in card
+
+
+def test_training_starts_from_the_models_weights(isolated_home):
+    save_tiny_vae(None, "tiny-start", image_size=16, channels=1, seed=4)
+    item = generate("tiny-start", count=1, seed=1).gallery_ids[0]
+    rate(item, favourite=True)
+    # A learning rate of 1e-12 leaves the weights where they start: the saved model's, not a fresh network.
+    result = train_on_favourites("tiny-start", "tiny-continued", steps=1, mix=1.0, learning_rate=1e-12,
+                                 start=False)
+    assert _finish(result) == "completed"
+    before, after = _weights("tiny-start"), _weights("tiny-continued")
+    assert before.keys() == after.keys()
+    # Batch-norm statistics move in one training step; the learned weights do not.
+    learned = [k for k in before if "running_" not in k and "num_batches" not in k]
+    assert len(learned) > 10 and all(torch.allclose(before[k], after[k], atol=1e-6) for k in learned)
+
+
+def test_a_gan_continues_its_generator_and_starts_a_fresh_discriminator():
+    from accelerate import Accelerator
+
+    from studio.families import get_family
+
+    family = get_family("gan")
+    config = {**family.default_config(32, 1), "width": 8, "d_width": 8}
+    recipe = {**family.default_recipe(), "batch_size": 2}
+    saved = family.build(config).state_dict()
+    trainer = family.trainer(config, recipe, Accelerator(cpu=True), None)
+    assert trainer.start_from(saved) == ["generator", "ema_generator"]
+    assert all(torch.equal(v, trainer.ema.state_dict()[k]) for k, v in saved.items())
+    with pytest.raises(StudioError, match="fit none of this family's networks"):
+        trainer.start_from({"something.else": torch.zeros(3)})
+
+
+def test_a_text_model_fine_tunes_on_its_favourite_texts(isolated_home, tmp_path):
+    files = write_corpus(tmp_path / "poems")
+    out = start_training("text", "poet", files=files, size="tiny", steps=2, batch_size=4, context=16,
+                         recipe={"eval_every": 2, "eval_windows": 8, "warmup_steps": 1}, start=False)
+    assert _finish(out) == "completed"
+    *_, draft = stream("Tyger", model="poet", max_new_tokens=30, seed=2, variations=3)
+    for item in draft.gallery_ids[:2]:
+        rate(item, favourite=True)
+
+    result = train_on_favourites("poet", "poet-favourites", steps=2, mix=0.5, start=False)
+    assert _finish(result) == "completed"
+    record = default_registry().get("poet-favourites")
+    assert record.meta["training"]["gallery_items"] == draft.gallery_ids[:2]
+    assert record.meta["training"]["original_data"].startswith("its training job")
+    assert record.meta["config"] == default_registry().get("poet").meta["config"]  # same network and tokenizer
+    assert record.meta["dataset"]["name"] == "favourites of poet"
+
+
+def test_bad_requests_are_refused(isolated_home):
+    save_tiny_vae(None, "lonely", image_size=16, channels=1, seed=1)
+    save_tiny_vae(None, "other", image_size=16, channels=1, seed=2)
+    with pytest.raises(StudioError, match="has no favourites in the gallery yet"):
+        train_on_favourites("lonely", "lonely-2")
+    theirs = generate("other", count=1, seed=1).gallery_ids[0]
+    rate(theirs, favourite=True)
+    with pytest.raises(StudioError, match="not 'lonely'; a model learns only from its own favourites"):
+        train_on_favourites("lonely", "lonely-2", items=[theirs])
+    mine = generate("lonely", count=1, seed=1).gallery_ids[0]
+    with pytest.raises(StudioError, match="is not a favourite"):
+        train_on_favourites("lonely", "lonely-2", items=mine)
+    rate(mine, favourite=True)
+    with pytest.raises(StudioError, match="mix must be above 0"):
+        train_on_favourites("lonely", "lonely-2", mix=0)
+    with pytest.raises(StudioError, match="mix must be between 0 and 1"):
+        train_on_favourites("lonely", "lonely-2", mix=1.5)
+    with pytest.raises(StudioError, match="steps must be between 1 and 100000"):
+        train_on_favourites("lonely", "lonely-2", steps=0)
+    with pytest.raises(StudioError, match="already exists"):
+        train_on_favourites("lonely", "other")
+    with pytest.raises(StudioError, match="training images of 'lonely' cannot be found"):
+        train_on_favourites("lonely", "lonely-2", mix=0.5)  # an untrained test model has no data to mix in
+    with pytest.raises(StudioError, match="no model named"):
+        train_on_favourites("nobody", "nobody-2")
+    assert jobs.list_jobs() == []  # nothing was started
+
+
+def test_mixing_puts_the_favourites_share_in_the_data():
+    originals = torch.zeros(900, 1, 4, 4, dtype=torch.uint8)
+    favourites = torch.full((3, 1, 4, 4), 255, dtype=torch.uint8)
+    for mix in (0.1, 0.5, 0.8):
+        mixed = mixed_images(favourites, originals, mix, batch_size=64)
+        share = (mixed[:, 0, 0, 0] == 255).float().mean().item()
+        assert share == pytest.approx(mix, abs=0.01)
+    assert mixed_images(favourites, None, 1.0, batch_size=64).shape[0] == 66  # favourites alone, a batch or more
