@@ -11,6 +11,7 @@ What counts as "near" is calibrated on the model's own training set: up to 1,000
 held out in turn and compared with all the others, which is how far a genuinely new image of the same kind
 lands from the training set. The image is a *near copy* when it is closer to a training image, in either
 space, than all but 1% of those held-out real images are (`QUANTILE`). A training image itself scores 0.
+A model trained with random flips saw each image mirrored too, so the mirror images count as training images.
 
 Embeddings of a training set are computed once and cached under `STUDIO_HOME/cache/originality/`, keyed by a
 hash of the images, so later checks take a fraction of a second.
@@ -52,8 +53,9 @@ _VERSION = f"efficientnet-lite0/{EMBED_SIZE}px/grid{EMBEDDING_GRID}/v1"  # part 
 @dataclass
 class Reference:
     """A model's training images with their embeddings and the calibrated thresholds."""
-    images: torch.Tensor          # uint8 (N, C, S, S)
-    embeddings: torch.Tensor      # float (N, D)
+    images: torch.Tensor          # uint8 (M, C, S, S): the N training images, then their mirror images when
+    embeddings: torch.Tensor      # float (M, D)       the model trained with random flips (M = 2N)
+    count: int                    # N, the training images themselves
     threshold: float              # perceptual distance below which an image is a near copy
     pixel_threshold: float        # the same in pixels (RMS difference in [0, 1])
     held_out: int                 # how many real images the thresholds were calibrated on
@@ -135,7 +137,15 @@ def reference(model: str) -> Reference:
         if key not in _references:
             embeddings = _embeddings(images)
             threshold, pixel_threshold, held = calibrate(images, embeddings)
-            _references[key] = Reference(images, embeddings, threshold, pixel_threshold, held, source)
+            bank, bank_embeddings = images, embeddings
+            if (record.meta.get("recipe") or {}).get("flip"):
+                # It saw every image mirrored too: a mirrored copy is a copy. (Calibration stays on the images
+                # themselves: a symmetric picture's mirror is itself, which would make the threshold 0.)
+                mirrored = images.flip(-1)
+                bank = torch.cat([images, mirrored])
+                bank_embeddings = torch.cat([embeddings, _embeddings(mirrored)])
+            _references[key] = Reference(bank, bank_embeddings, images.shape[0], threshold, pixel_threshold, held,
+                                         source)
             while len(_references) > 4:
                 _references.pop(next(iter(_references)))
         return _references[key]
@@ -164,9 +174,10 @@ def check_images(model: str, images: torch.Tensor) -> list[dict]:
             "nearest_distance": round(perceptual, 5), "threshold": round(ref.threshold, 5),
             "pixel_distance": round(pixel, 5), "pixel_threshold": round(ref.pixel_threshold, 5),
             "near_copy": bool(near),
-            "nearest": [{"index": int(i), "perceptual_distance": round(float(d), 5)}
-                        for d, i in zip(d_emb[j], i_emb[j])],
-            "nearest_in_pixels": {"index": int(i_pix[j, 0]), "pixel_distance": round(pixel, 5)},
+            "nearest": [{"index": int(i) % ref.count, "mirrored": int(i) >= ref.count,
+                         "perceptual_distance": round(float(d), 5)} for d, i in zip(d_emb[j], i_emb[j])],
+            "nearest_in_pixels": {"index": int(i_pix[j, 0]) % ref.count, "mirrored": int(i_pix[j, 0]) >= ref.count,
+                                  "pixel_distance": round(pixel, 5)},
         })
     return results
 
@@ -204,12 +215,13 @@ def originality(model: str | None = None, image=None, item: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for rank, near in enumerate(result["nearest"]):
-        pil = to_pil(ref.images[near["index"]].float() / 255.0)
+        pil = to_pil(ref.images[near["index"] + (ref.count if near["mirrored"] else 0)].float() / 255.0)
         scale = max(1, -(-SHOW_SIDE // pil.width))
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
-        paths.append(out / f"nearest{rank + 1}-training-image{near['index']}.png")
+        mirrored = "-mirrored" if near["mirrored"] else ""
+        paths.append(out / f"nearest{rank + 1}-training-image{near['index']}{mirrored}.png")
         pil.save(paths[-1])
-    result.update(model=model, item=item or None, training_images=int(ref.images.shape[0]),
+    result.update(model=model, item=item or None, training_images=ref.count,
                   training_source=ref.source, calibration=(
                       f"near copy: closer to a training image than {1 - QUANTILE:.0%} of {ref.held_out} real "
                       "training images, each held out in turn, are to the rest (perceptual distance on "
