@@ -9,6 +9,9 @@ from . import gallery_tab, generate_tab, interpolate_tab, models_tab, style_tab,
 
 CSS = """
 #generate-gallery { min-height: 320px; }
+/* Gallery: small model images shown large and crisp (the browser scales them, nearest-neighbour). */
+#gallery-full img, #gallery-grid img, #gallery-nearest img { image-rendering: pixelated; }
+#gallery-full img { width: 100%; height: 100%; object-fit: contain; }
 footer { visibility: hidden; }
 """
 
@@ -31,8 +34,8 @@ def build_demo() -> gr.Blocks:
                 train_tab.build(demo)
             with gr.Tab("Models", id="models", elem_id="tab-models"):
                 models_tab.build(demo)
-            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
-                gallery_tab.build(demo)
+            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery") as tab:
+                gallery_tab.build(demo, tab)
     # Compute-heavy events share one group of STUDIO_CONCURRENCY slots; the queue refuses new events past
     # STUDIO_QUEUE_SIZE instead of letting them pile up.
     demo.queue(default_concurrency_limit=s.concurrency, max_size=s.queue_size)

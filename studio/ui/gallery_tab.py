@@ -119,7 +119,9 @@ def _model_filter_choices() -> list[str]:
     return [ALL] + sorted({r["model"] for r in records if r["model"]})
 
 
-def build(demo: gr.Blocks) -> None:
+def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
+    """The tab's components and events; `tab` (when given) refreshes the listing each time it is opened, so
+    what the other tabs made since shows at once."""
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             kind = gr.Dropdown([ALL, *service.KINDS], value=ALL, label="Tab", elem_id="gallery-kind")
@@ -139,7 +141,8 @@ def build(demo: gr.Blocks) -> None:
     selected = gr.State(None)
     with gr.Row(visible=True):
         with gr.Column(scale=2):
-            full = gr.Image(label="Full size", type="filepath", format="png", visible=False, elem_id="gallery-full")
+            full = gr.Image(label="Full size", type="filepath", format="png", visible=False, height=420,
+                            elem_id="gallery-full")
             video = gr.Video(label="Animation", visible=False, elem_id="gallery-video")
             text = gr.Textbox(label="Text", lines=12, visible=False, buttons=["copy"], elem_id="gallery-text")
             with gr.Accordion("Originality: is it new, or a near copy of a training image?", open=False):
@@ -267,5 +270,7 @@ def build(demo: gr.Blocks) -> None:
     def on_load(current_model, *values):
         return refresh_all(current_model, *values)
 
-    demo.load(on_load, [model, *[f for f in filters if f is not model]],
-              [model, grid, ids, count, *views], api_visibility="private")
+    loaded = [model, *[f for f in filters if f is not model]]
+    demo.load(on_load, loaded, [model, grid, ids, count, *views], api_visibility="private")
+    if tab is not None:
+        tab.select(on_load, loaded, [model, grid, ids, count, *views], api_visibility="private")
