@@ -48,7 +48,8 @@ def main() -> None:
     from studio.core.registry import default_registry
     from studio.services.originality import memorisation
 
-    records = [r for r in default_registry().list(kind="image") if r.shipped and (not args.models or r.name in args.models)]
+    records = [r for r in default_registry().list(kind="image")
+               if r.shipped and (not args.models or r.name in args.models)]
     rows = []
     for record in records:
         t0 = time.perf_counter()
@@ -66,7 +67,8 @@ def main() -> None:
              "| model | family | near copies | share | perceptual threshold | median nearest distance | "
              "pixel threshold | seconds |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['family']} | {r['memorisation_near_copies']} / {r['memorisation_samples']} | "
+        lines.append(f"| {r['model']} | {r['family']} | "
+                     f"{r['memorisation_near_copies']} / {r['memorisation_samples']} | "
                      f"{r['memorisation']:.1%} | {r['memorisation_threshold']} | {r['memorisation_median_distance']} | "
                      f"{r['memorisation_pixel_threshold']} | {r['seconds']} |")
     lines += ["", "A sample is a near copy when its nearest training image is closer (perceptually, or in RMS pixel "

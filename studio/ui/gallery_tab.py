@@ -3,8 +3,6 @@
 into its model."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 
 from ..services import gallery as service
@@ -96,7 +94,8 @@ def _placeholder() -> str:
 def _caption(record: dict) -> str:
     stars = "★" * record["rating"]
     heart = " ♥" if record["favourite"] else ""
-    return f"{record['kind']} · {record['model']}{' · seed ' + str(record['seed']) if record['seed'] is not None else ''} {stars}{heart}".strip()
+    seed = f" · seed {record['seed']}" if record["seed"] is not None else ""
+    return f"{record['kind']} · {record['model']}{seed} {stars}{heart}".strip()
 
 
 def _show(record: dict | None):

@@ -153,7 +153,8 @@ def test_every_tab_saves_its_outputs(tiny, monkeypatch):
     gif = records[animation.gallery_id]
     assert gif["kind"] == "interpolate" and gif["model"] == tiny and gif["seed"] == 1
     assert {Path(f).suffix for f in gif["files"]} == {".png", ".gif", ".mp4", ".json"}
-    assert gif["preview"].endswith("sheet.png") and gif["parameters"]["total_frames"] == 4  # 3 per segment and the last keyframe
+    assert gif["preview"].endswith("sheet.png")
+    assert gif["parameters"]["total_frames"] == 4  # 3 per segment, and the last keyframe
     style = records[styled.gallery_id]
     assert style["kind"] == "style" and style["model"] == "optimization" and style["seed"] == 0
     assert len(written.gallery_ids) == 2
