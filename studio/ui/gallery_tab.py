@@ -13,6 +13,7 @@ from .common import COMPUTE, file_path, model_choices, optional, user_errors
 ALL = "all"
 STARS = [("unrated", 0), ("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5)]
 VIDEO_SUFFIXES = (".mp4",)
+AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
 
 
 # -- public endpoints -----------------------------------------------------------------------------------------
@@ -99,18 +100,20 @@ def _caption(record: dict) -> str:
 
 
 def _show(record: dict | None):
-    """The selected item's views: full-size image, video, text, record, stars, favourite, files."""
+    """The selected item's views: full-size image, video, sound, text, record, stars, favourite, files."""
     if not record:
         return (gr.update(value=None, visible=False), gr.update(value=None, visible=False),
-                gr.update(value="", visible=False), None, 0, False, None, None)
+                gr.update(value=None, visible=False), gr.update(value="", visible=False), None, 0, False, None,
+                None)
     files = record["files"]
     video = next((f for f in files if f.lower().endswith(VIDEO_SUFFIXES)), None)
+    audio = next((f for f in files if f.lower().endswith(AUDIO_SUFFIXES)), None)
     image = None if video else next((f for f in files if f.lower().endswith((".png", ".gif", ".jpg", ".webp"))
                                      and not f.endswith("preview.png")), None)
     text = record.get("text")
     return (gr.update(value=image, visible=image is not None), gr.update(value=video, visible=video is not None),
-            gr.update(value=text or "", visible=text is not None), record, record["rating"], record["favourite"],
-            files, record["id"])
+            gr.update(value=audio, visible=audio is not None), gr.update(value=text or "", visible=text is not None),
+            record, record["rating"], record["favourite"], files, record["id"])
 
 
 def _model_filter_choices() -> list[str]:
@@ -143,6 +146,7 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
             full = gr.Image(label="Full size", type="filepath", format="png", visible=False, height=420,
                             elem_id="gallery-full")
             video = gr.Video(label="Animation", visible=False, elem_id="gallery-video")
+            audio = gr.Audio(label="Sound", type="filepath", visible=False, elem_id="gallery-audio")
             text = gr.Textbox(label="Text", lines=12, visible=False, buttons=["copy"], elem_id="gallery-text")
             with gr.Accordion("Originality: is it new, or a near copy of a training image?", open=False):
                 check = gr.Button("Check originality", elem_id="gallery-check")
@@ -172,7 +176,7 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
         ft_status = gr.JSON(label="Job", elem_id="gallery-ft-status")
 
     filters = [kind, model, min_rating, favourites, since, until]
-    views = [full, video, text, info, stars, favourite, files, selected]
+    views = [full, video, audio, text, info, stars, favourite, files, selected]
 
     def refresh(*values):
         shown, found, n = _filtered(*values)
