@@ -5,6 +5,11 @@
 with the overrides once, prepares the data into a new job folder (so the job can resume after the uploads
 are gone), and starts the worker process (`python -m studio.train <job dir>`, `studio/train.py`).
 
+`start_from=<model>` continues training an existing model instead of starting from scratch (image families,
+text, LoRA): the new job keeps the model's architecture, sizes, tokenizer and recipe, and the worker loads its
+weights (`Trainer.start_from`). Fine-tuning on favourites (`services.favourites`) uses it with `data=`, data
+another service assembled.
+
 What a family's data becomes:
 - image families (vae, gan, diffusion): uint8 (N, C, S, S) images, `data.safetensors` key "data";
 - text (a GPT-2 from scratch) and lora (an adapter on a base model): token ids "train" and "val", and the

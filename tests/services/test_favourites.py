@@ -3,6 +3,8 @@ their favourites mixed with their training data, the new model's card names the 
 requests that must be refused are."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -138,3 +140,18 @@ def test_mixing_puts_the_favourites_share_in_the_data():
         share = (mixed[:, 0, 0, 0] == 255).float().mean().item()
         assert share == pytest.approx(mix, abs=0.01)
     assert mixed_images(favourites, None, 1.0, batch_size=64).shape[0] == 66  # favourites alone, a batch or more
+
+
+def test_a_job_that_starts_from_a_model_keeps_its_shape(isolated_home):
+    save_tiny_vae(None, "shape-base", image_size=16, channels=1, seed=1)
+    with pytest.raises(StudioError, match="'shape-base' makes image size 16; a job that starts from it keeps that"):
+        start_training("vae", "shape-2", builtin="digits", image_size=32, start_from="shape-base", start=False)
+    with pytest.raises(StudioError, match="is a vae model; a gan job cannot start from it"):
+        start_training("gan", "shape-2", builtin="digits", start_from="shape-base", start=False)
+    with pytest.raises(StudioError, match="keeps its architecture; leave config empty"):
+        start_training("vae", "shape-2", builtin="digits", start_from="shape-base", config={"latent_dim": 8},
+                       start=False)
+    out = start_training("vae", "shape-2", builtin="digits", steps=1, start_from="shape-base", start=False)
+    spec = json.loads((jobs.job_dir(out["job"]) / "spec.json").read_text())
+    assert spec["start_from"]["model"] == "shape-base" and spec["shapes"] == {"image_size": 16, "channels": 1}
+    assert spec["config"] == default_registry().get("shape-base").meta["config"]
