@@ -196,6 +196,9 @@ def originality(model: str | None = None, image=None, item: str | None = None,
         if record["kind"] not in ("generate", "style"):
             raise StudioError(f"gallery item {record['id']} is a {record['kind']} item; the originality check "
                               "takes single images (Generate or Style items)")
+        if record["kind"] == "style" and not model:
+            raise StudioError(f"gallery item {record['id']} was made by style transfer, not by an image model: "
+                              "give the image model whose training images to compare with")
         model = model or record["model"]
         image = next((p for p in record["files"] if p.lower().endswith(".png")), None)
         if image is None:
