@@ -166,8 +166,7 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
         gr.Markdown("Continues training the model on its favourite outputs mixed with its own training data, as a "
                     "background job (watch it in the Train tab). The new model's card lists the items it used.")
         with gr.Row():
-            ft_model = gr.Dropdown(model_choices(kind="image") + model_choices(kind="text"), label="Model",
-                                   elem_id="gallery-ft-model")
+            ft_model = gr.Dropdown([], label="Model", elem_id="gallery-ft-model")
             ft_name = gr.Textbox(label="New model's name", elem_id="gallery-ft-name")
             ft_steps = gr.Number(DEFAULT_STEPS, precision=0, label="Steps", elem_id="gallery-ft-steps")
             ft_mix = gr.Slider(0.05, 1.0, value=DEFAULT_MIX, step=0.05, label="Share of favourites",
@@ -270,10 +269,16 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     buttons["train"].click(train_on_favourites_api, [a_model, a_name, a_steps, a_mix, a_items], [a_text, a_json],
                            api_name="train_on_favourites", concurrency_id=COMPUTE)
 
-    def on_load(current_model, *values):
-        return refresh_all(current_model, *values)
+    def trainable(current):
+        choices = model_choices(kind="image") + model_choices(kind="text")
+        names = {n for _, n in choices}
+        return gr.update(choices=choices, value=current if current in names else None)
 
-    loaded = [model, *[f for f in filters if f is not model]]
-    demo.load(on_load, loaded, [model, grid, ids, count, *views], api_visibility="private")
+    def on_load(current_model, current_ft, *values):
+        return (*refresh_all(current_model, *values), trainable(current_ft))
+
+    loaded = [model, ft_model, *[f for f in filters if f is not model]]
+    targets = [model, grid, ids, count, *views, ft_model]
+    demo.load(on_load, loaded, targets, api_visibility="private")
     if tab is not None:
-        tab.select(on_load, loaded, [model, grid, ids, count, *views], api_visibility="private")
+        tab.select(on_load, loaded, targets, api_visibility="private")

@@ -3,6 +3,7 @@ favourite mark (kept on disk), filters down to the favourites, and is deleted.""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -57,3 +58,47 @@ def test_browse_rate_favourite_filter_and_delete(app, app_vae, artifacts):
         page.wait_for_function("document.querySelector('#gallery-count').innerText.includes('2 items')",
                                timeout=60_000)
     assert made[0] not in {r["id"] for r in list_gallery(model=app_vae)[0]}
+
+
+def test_check_originality_and_start_a_fine_tune_from_the_gallery(app, artifacts, tmp_path):
+    from studio.core import jobs
+    from studio.services.gallery import rate
+    from studio.services.generate import generate
+    from tests.support.files import digit_pngs
+    from tests.support.training import train_in_process
+
+    train_in_process("vae", "browser-gallery-vae", steps=2, image_size=16,
+                     files=[str(p) for p in digit_pngs(tmp_path / "digits", count=24, size=16)])
+    made = generate("browser-gallery-vae", count=2, seed=5).gallery_ids
+    for item in made:
+        rate(item, favourite=True)
+    with browser_page(app.local_url) as page:
+        open_tab(page, "Gallery")
+        page.locator("#gallery-model input").click()
+        page.get_by_role("option", name="browser-gallery-vae").click()
+        page.wait_for_function("document.querySelector('#gallery-count').innerText.includes('2 items')",
+                               timeout=60_000)
+        page.locator("#gallery-grid img").first.click()
+        page.wait_for_function(f"document.querySelector('#gallery-info').innerText.includes('{made[1]}')",
+                               timeout=60_000)
+        page.get_by_text("Originality: is it new").click()
+        page.locator("#gallery-check").click()
+        page.wait_for_function("document.querySelector('#gallery-verdict').innerText.includes('24 training images')",
+                               timeout=120_000)
+        assert "new" in page.locator("#gallery-verdict").inner_text()
+        page.wait_for_function("document.querySelectorAll('#gallery-nearest img').length == 4", timeout=60_000)
+        page.screenshot(path=str(artifacts / "gallery-originality.png"), full_page=True)
+
+        page.get_by_text("Fine-tune a model on its favourites").click()
+        page.locator("#gallery-ft-model input").click()
+        page.get_by_role("option", name=re.compile(r"^browser-gallery-vae ")).click()
+        page.locator("#gallery-ft-name input, #gallery-ft-name textarea").first.fill("browser-gallery-tuned")
+        page.locator("#gallery-ft-steps input").fill("2")
+        page.locator("#gallery-ft-start").click()
+        page.wait_for_function("document.querySelector('#gallery-ft-status').innerText.includes('gallery_items')",
+                               timeout=60_000)
+    job = next(j["job"] for j in jobs.list_jobs() if j.get("model") == "browser-gallery-tuned")
+    deadline = time.monotonic() + 600  # a safety stop for a hung worker, not a speed check
+    while jobs.status(job)["state"] not in ("completed", "failed") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert jobs.status(job)["state"] == "completed"
