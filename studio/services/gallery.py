@@ -26,8 +26,9 @@ TEXT_IN_RECORD = 20_000  # characters of a text item returned with its record
 
 def save_to_gallery(kind: str, files: list[str | Path] | None = None, parameters: dict | None = None, *,
                     model: str = "", seed: int | None = None, text: str | None = None,
-                    preview: str | Path | None = None) -> str:
-    """Keep one output in the gallery; returns its item id.
+                    preview: str | Path | None = None) -> str | None:
+    """Keep one output in the gallery; returns its item id (None when the disk refused it: logged, and the
+    output is still returned to whoever made it).
 
     `kind` is the tab that made it (one of KINDS); `files` its files (copied); `text` a text output, stored as
     text.txt; `preview` the file to show for it in lists (by default its first image). `parameters` are what
@@ -45,8 +46,13 @@ def save_to_gallery(kind: str, files: list[str | Path] | None = None, parameters
             entries.insert(0, ("preview.png", text_card(str(text))))
     if not entries:
         raise StudioError("nothing to keep: give files or a text")
-    item, removed = store.add_item(kind, model, entries, dict(parameters or {}),
-                                   seed=seed if isinstance(seed, int) else None)
+    try:
+        item, removed = store.add_item(kind, model, entries, dict(parameters or {}),
+                                       seed=seed if isinstance(seed, int) else None)
+    except OSError as exc:
+        # The output itself is made and returned; a full or read-only disk must not lose it.
+        log.warning("could not keep a %s output in the gallery: %s", kind, exc)
+        return None
     if removed:
         log.info("gallery over its size cap (STUDIO_GALLERY_MB): removed %d older items", len(removed))
     return item.id

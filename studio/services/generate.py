@@ -25,7 +25,7 @@ class Generated:
     grid: Path            # all images in one PNG
     zip: Path             # all PNGs in one zip
     parameters: dict      # shared settings (model, weights hash, family, sampling settings)
-    gallery_ids: list[str] = field(default_factory=list)  # each PNG's item in the gallery
+    gallery_ids: list[str | None] = field(default_factory=list)  # each PNG's gallery item (None: not kept)
 
 
 def sampling_settings(kind: str = "image") -> dict:

@@ -61,7 +61,7 @@ class Draft:
     notes: list[str] = field(default_factory=list)
     done: bool = False
     parameters: dict = field(default_factory=dict)
-    gallery_ids: list[str] = field(default_factory=list)  # the final update's texts in the gallery
+    gallery_ids: list[str | None] = field(default_factory=list)  # the final texts' gallery items
 
 
 # -- models ---------------------------------------------------------------------------------------------
