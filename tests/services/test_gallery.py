@@ -172,3 +172,9 @@ def _file(data: bytes, name: str) -> str:
     path = Path(tempfile.mkdtemp()) / name
     path.write_bytes(data)
     return str(path)
+
+
+def test_a_gallery_that_cannot_be_written_never_costs_the_output(tiny, isolated_home):
+    (isolated_home / "gallery").write_text("a file where the gallery folder should be")
+    made = generate(tiny, count=2, seed=1)
+    assert made.gallery_ids == [None, None] and all(p.is_file() for p in made.files)
