@@ -14,6 +14,7 @@ ALL = "all"
 STARS = [("unrated", 0), ("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5)]
 VIDEO_SUFFIXES = (".mp4",)
 AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
+SHOWN = 240  # items shown in the grid at once
 
 
 # -- public endpoints -----------------------------------------------------------------------------------------
@@ -76,9 +77,11 @@ def train_on_favourites_api(model: str, name: str, steps: float | None = DEFAULT
 def _filtered(kind, model, min_rating, favourites, since, until):
     records = gallery_api(None if kind == ALL else kind, None if model == ALL else model, min_rating, favourites,
                           since, until)
-    shown = [(r["preview"] or _placeholder(), _caption(r)) for r in records]
+    shown = records[:SHOWN]  # a page stays quick; filters narrow the rest down
     count = f"{len(records)} item{'s' if len(records) != 1 else ''}"
-    return shown, [r["id"] for r in records], count
+    if len(records) > SHOWN:
+        count += f", the newest {SHOWN} shown"
+    return [(r["preview"] or _placeholder(), _caption(r)) for r in shown], [r["id"] for r in shown], count
 
 
 def _placeholder() -> str:
