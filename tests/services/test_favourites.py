@@ -155,3 +155,24 @@ def test_a_job_that_starts_from_a_model_keeps_its_shape(isolated_home):
     spec = json.loads((jobs.job_dir(out["job"]) / "spec.json").read_text())
     assert spec["start_from"]["model"] == "shape-base" and spec["shapes"] == {"image_size": 16, "channels": 1}
     assert spec["config"] == default_registry().get("shape-base").meta["config"]
+
+
+def test_a_lora_adapter_continues_from_its_own_weights(isolated_home, tmp_path):
+    from tests.support.text import save_tiny_text_model
+
+    save_tiny_text_model("fav-lora-base")
+    out = start_training("lora", "fav-lora", base_model="fav-lora-base", files=write_corpus(tmp_path / "p", 1),
+                         steps=2, batch_size=2, context=16, learning_rate=0.05,
+                         recipe={"eval_every": 1, "eval_windows": 2, "warmup_steps": 1}, start=False)
+    assert _finish(out) == "completed"
+    *_, draft = stream("Tyger", model="fav-lora", max_new_tokens=20, seed=1, variations=2)
+    for item in draft.gallery_ids:
+        rate(item, favourite=True)
+    result = train_on_favourites("fav-lora", "fav-lora-2", steps=1, mix=0.5, learning_rate=1e-12, start=False)
+    assert _finish(result) == "completed"
+    record = default_registry().get("fav-lora-2")
+    assert record.family == "lora" and record.meta["config"]["base_model"] == "fav-lora-base"
+    before = load_file(str(default_registry().get("fav-lora").path / "adapter_model.safetensors"))
+    after = load_file(str(record.path / "adapter_model.safetensors"))
+    assert before.keys() == after.keys() and any(v.abs().sum() > 0 for k, v in before.items() if "lora_B" in k)
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)  # started from the adapter
