@@ -12,7 +12,13 @@
     python -m studio generate --model my-vae --count 16 --seed 7 --out out/ [--set temperature=0.8]
     python -m studio write --prompt "The sea at night" [--model fortunes-char] [--max-new-tokens 200] [--seed 1]
     python -m studio jobs list | status JOB | cancel JOB | resume JOB
-    python -m studio serve [--port 7860] [--host 127.0.0.1]
+    python -m studio models upgrade checkpoints/*   # bring old model folders up to today's layout
+    python -m studio serve [--port 7860] [--host 127.0.0.1] [--mcp]
+
+Every listing and status command takes `--json` for scripts and agents. Exit codes: 0 done; 1 a training
+run that ended without finishing (failed, cancelled); 2 a usage error (unknown option, options that do not
+fit together); 3 the studio refused the request (a value out of range, an unknown model, a name taken):
+the message on stderr says what to change.
 
 `train` runs in the foreground by default and prints progress; `--detach` leaves it running in the
 background (like the app does); `--prepare-only` writes the job folder and prints it, for
@@ -30,6 +36,24 @@ from pathlib import Path
 
 from .core.errors import StudioError
 
+EXIT_OK, EXIT_UNFINISHED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+class UsageError(StudioError):
+    """Options that do not fit together: a usage error (exit 2), like argparse's own."""
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=1, default=str))
+
+
+def _show(args, data, text: str) -> None:
+    """The result as JSON with --json, else as the plain line(s) a person reads."""
+    if args.json:
+        _print_json(data)
+    elif text:
+        print(text)
+
 
 def _value(text: str):
     """A --set value: JSON when it parses (numbers, true/false), else the plain string."""
@@ -44,7 +68,7 @@ def _pairs(items: list[str] | None) -> dict:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise StudioError(f"--set takes key=value; got {item!r}")
+            raise UsageError(f"--set takes key=value; got {item!r}")
         out[key.strip()] = _value(value.strip())
     return out
 
@@ -60,16 +84,24 @@ def cmd_models(args) -> int:
             for r in records:
                 print(f"{r['name']:32} {r['family']:10} {r['source']:8} {r.get('image_size', '')}")
     elif args.action == "info":
-        print(json.dumps(models.model_info(args.name), indent=1))
+        _print_json(models.model_info(args.name))  # JSON with or without --json
     elif args.action == "export":
-        print(models.export_model(args.name, Path(args.out)))
+        path = models.export_model(args.name, Path(args.out))
+        _show(args, {"zip": str(path)}, str(path))
     elif args.action == "import":
-        print(models.import_model(args.zip, args.name)["name"])
+        record = models.import_model(args.zip, args.name)
+        _show(args, record, record["name"])
     elif args.action == "rename":
-        print(models.rename_model(args.name, args.new_name)["name"])
+        record = models.rename_model(args.name, args.new_name)
+        _show(args, record, record["name"])
     elif args.action == "delete":
-        print(models.delete_model(args.name))
-    return 0
+        _show(args, {"deleted": args.name}, models.delete_model(args.name))
+    elif args.action == "upgrade":
+        from .services.upgrade import upgrade_folder
+
+        done = {str(folder): upgrade_folder(folder) for folder in args.folders}
+        _show(args, done, "\n".join(f"{folder}: {', '.join(files)}" for folder, files in done.items()))
+    return EXIT_OK
 
 
 # Options that belong to some families only (the training service refuses them for the others); the data
@@ -81,9 +113,9 @@ def _training_options(args) -> dict:
     """The CLI's flags as `start_training` options; flags that don't fit the family are refused by name."""
     family = args.family
     if family in TEXT_FAMILIES and args.images:
-        raise StudioError("text models learn from text: give --text FILES (.txt or zips), --builtin or --folder")
+        raise UsageError("text models learn from text: give --text FILES (.txt or zips), --builtin or --folder")
     if family not in TEXT_FAMILIES and args.text:
-        raise StudioError(f"--text only applies to --family text or lora; {family} models learn from images "
+        raise UsageError(f"--text only applies to --family text or lora; {family} models learn from images "
                           "(--images)")
     given = {"--model-size": args.model_size, "--tokenizer": args.tokenizer, "--vocab-size": args.vocab_size,
              "--context": args.context, "--base-model": args.base_model, "--rank": args.rank, "--alpha": args.alpha,
@@ -101,7 +133,7 @@ def _training_options(args) -> dict:
                                      "adain": ("--styles", "--content", "--style-weight")}.items()
                   if wrong[0] in flags]
         why = "; a LoRA adapter keeps its base model's size and tokenizer" if family == "lora" else ""
-        raise StudioError(f"{', '.join(wrong)} only {'apply' if len(wrong) > 1 else 'applies'} to --family "
+        raise UsageError(f"{', '.join(wrong)} only {'apply' if len(wrong) > 1 else 'applies'} to --family "
                           f"{' or '.join(takers)}, not {family}{why}")
     if family in TEXT_FAMILIES:
         files = args.text
@@ -125,22 +157,26 @@ def cmd_train(args, argv: list[str]) -> int:
     from .train import run
 
     # The command that reproduces this run, as the model card will show it (how it was run is not part of it).
-    command = shlex.join(["python", "-m", "studio", *[a for a in argv if a not in ("--detach", "--prepare-only")]])
+    command = shlex.join(["python", "-m", "studio", *[a for a in argv if a not in ("--detach", "--prepare-only", "--json")]])
     result = start_training(args.family, args.name, builtin=args.builtin, folder=args.folder, steps=args.steps,
                             batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                             recipe=_pairs(args.set), config=_pairs(args.config), command=command,
                             start=args.detach, models_dir=args.models_dir, **_training_options(args))
     print(result["report"], file=sys.stderr)
     folder = jobs.job_dir(result["job"])
-    if args.detach:
-        print(result["job"])
-        return 0
-    if args.prepare_only:
-        print(folder)
-        return 0
+    if args.detach or args.prepare_only:
+        if args.json:
+            _print_json({"job": result["job"], "folder": str(folder), "report": result["report"],
+                         "status": result["status"]})
+        else:
+            print(result["job"] if args.detach else folder)
+        return EXIT_OK
     state = _run_timed(folder, args.minutes) if args.minutes else run(folder)
-    print(jobs.status(result["job"]).get("message", state), file=sys.stderr)
-    return 0 if state == "completed" else 1
+    status = jobs.status(result["job"])
+    print(status.get("message", state), file=sys.stderr)
+    if args.json:
+        _print_json(status)
+    return EXIT_OK if state == "completed" else EXIT_UNFINISHED
 
 
 def _run_timed(folder: Path, minutes: float) -> str:
@@ -179,10 +215,14 @@ def cmd_generate(args) -> int:
     from .services.generate import generate
 
     result = generate(args.model, args.count, args.seed, out_dir=Path(args.out), **_pairs(args.set))
+    if args.json:
+        _print_json({"files": [str(p) for p in result.files], "seeds": result.seeds, "grid": str(result.grid),
+                     "zip": str(result.zip), "parameters": result.parameters})
+        return EXIT_OK
     for path in result.files:
         print(path)
     print(result.grid)
-    return 0
+    return EXIT_OK
 
 
 def cmd_write(args) -> int:
@@ -190,8 +230,8 @@ def cmd_write(args) -> int:
 
     shown = 0
     for text in write(args.prompt, model=args.model, max_new_tokens=args.max_new_tokens,
-                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                      stop=args.stop):
+                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                      repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop):
         sys.stdout.write(text[shown:])  # stream the new characters as they come
         sys.stdout.flush()
         shown = len(text)
@@ -203,47 +243,56 @@ def cmd_jobs(args) -> int:
     from .services import training
 
     if args.action == "list":
-        for j in training.list_jobs():
-            print(f"{j['job']:48} {j.get('state', '?'):10} {j.get('step', 0)}/{j.get('steps', '?')}")
-    elif args.action == "status":
-        print(json.dumps(training.job_status(args.job), indent=1))
+        found = training.list_jobs()
+        _show(args, found, "\n".join(f"{j['job']:48} {j.get('state', '?'):10} {j.get('step', 0)}/{j.get('steps', '?')}"
+                                     for j in found))
+    elif args.action == "status":  # these print JSON with or without --json
+        _print_json(training.job_status(args.job))
     elif args.action == "cancel":
-        print(json.dumps(training.cancel_job(args.job), indent=1))
+        _print_json(training.cancel_job(args.job))
     elif args.action == "resume":
-        print(json.dumps(training.resume_job(args.job), indent=1))
-    return 0
+        _print_json(training.resume_job(args.job))
+    return EXIT_OK
 
 
 def cmd_serve(args) -> int:
     from .ui.app import build_demo, launch_options
 
-    build_demo().launch(server_name=args.host, server_port=args.port, **launch_options())
-    return 0
+    options = launch_options()
+    if args.mcp:
+        options["mcp_server"] = True
+    build_demo().launch(server_name=args.host, server_port=args.port, **options)
+    return EXIT_OK
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m studio", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print the result as JSON")
 
     m = sub.add_parser("models", help="list, inspect, export, import, rename or delete models")
     msub = m.add_subparsers(dest="action", required=True)
-    ml = msub.add_parser("list", help="every model, shipped and yours")
+    ml = msub.add_parser("list", help="every model, shipped and yours", parents=[as_json])
     ml.add_argument("--family")
-    ml.add_argument("--json", action="store_true")
-    msub.add_parser("info", help="a model's record, studio.json and card").add_argument("name")
-    me = msub.add_parser("export", help="write NAME.zip")
+    msub.add_parser("info", help="a model's record, studio.json and card (JSON)", parents=[as_json]).add_argument("name")
+    me = msub.add_parser("export", help="write NAME.zip", parents=[as_json])
     me.add_argument("name")
     me.add_argument("--out", default=".")
-    mi = msub.add_parser("import", help="import a model zip")
+    mi = msub.add_parser("import", help="import a model zip", parents=[as_json])
     mi.add_argument("zip")
     mi.add_argument("--name")
-    mr = msub.add_parser("rename", help="rename one of your models")
+    mr = msub.add_parser("rename", help="rename one of your models", parents=[as_json])
     mr.add_argument("name")
     mr.add_argument("new_name")
-    msub.add_parser("delete", help="delete one of your models").add_argument("name")
+    msub.add_parser("delete", help="delete one of your models", parents=[as_json]).add_argument("name")
+    mu = msub.add_parser("upgrade", parents=[as_json],
+                         help="write today's Hub files (config.json, network code, card) into model folders; "
+                              "weights stay as they are")
+    mu.add_argument("folders", nargs="+", type=Path)
 
-    t = sub.add_parser("train", help="train a new model (foreground by default)")
+    t = sub.add_parser("train", help="train a new model (foreground by default)", parents=[as_json])
     t.add_argument("--family", default="vae")
     t.add_argument("--name", required=True)
     src = t.add_mutually_exclusive_group()
@@ -282,7 +331,7 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--detach", action="store_true", help="run in the background and print the job id")
     mode.add_argument("--prepare-only", action="store_true", help="only write the job folder and print it")
 
-    g = sub.add_parser("generate", help="generate images from a model")
+    g = sub.add_parser("generate", help="generate images from a model", parents=[as_json])
     g.add_argument("--model", required=True)
     g.add_argument("--count", type=int, default=4)
     g.add_argument("--seed", type=int, default=-1)
@@ -295,25 +344,29 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--max-new-tokens", type=int, default=200)
     w.add_argument("--temperature", type=float)
     w.add_argument("--top-k", type=int)
-    w.add_argument("--top-p", type=float)
+    w.add_argument("--top-p", type=float, help="sample among the likeliest tokens holding this much probability")
+    w.add_argument("--repetition-penalty", type=float, help="above 1 discourages repeating tokens")
     w.add_argument("--seed", type=int, default=-1)
-    w.add_argument("--stop", help="stop strings, comma-separated")
+    w.add_argument("--stop", help="stop strings separated by |, \\n for a newline: the text ends before the first one")
 
     j = sub.add_parser("jobs", help="training jobs")
     jsub = j.add_subparsers(dest="action", required=True)
-    jsub.add_parser("list")
+    jsub.add_parser("list", parents=[as_json])
     for action in ("status", "cancel", "resume"):
-        jsub.add_parser(action).add_argument("job")
+        jsub.add_parser(action, parents=[as_json], help="prints JSON").add_argument("job")
 
     s = sub.add_parser("serve", help="run the web app")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7860)
+    s.add_argument("--mcp", action="store_true", help="also serve the public endpoints as MCP tools at "
+                   "/gradio_api/mcp/ (the same as STUDIO_MCP=1)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)  # usage errors exit with 2 here (argparse)
     try:
         if args.command == "models":
             return cmd_models(args)
@@ -326,9 +379,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "jobs":
             return cmd_jobs(args)
         return cmd_serve(args)
+    except UsageError as exc:
+        cli.print_usage(sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
 
 
 if __name__ == "__main__":

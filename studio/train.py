@@ -117,11 +117,11 @@ def start_from_model(trainer, base: dict) -> list[str]:
 def run(folder: Path, resume: bool = False) -> str:
     """Train the job in `folder`; returns the final state ("completed", "cancelled" or "failed")."""
     from accelerate import Accelerator
+    from accelerate.utils import set_seed
 
     from .core.devices import mixed_precision, pick_device
     from .core.media import grid, save_png
     from .core.registry import Registry
-    from .core.seeds import seed_everything
     from .families import get_family
     from .services.models import save_model
 
@@ -134,7 +134,9 @@ def run(folder: Path, resume: bool = False) -> str:
     job.update(state="preparing", message="loading data and building the model", pid=os.getpid(),
                steps=total, model=spec["model_name"])
 
-    seed_everything(int(recipe["seed"]) + accelerator.process_index)
+    # Python, NumPy and torch (every device) seeded with seed + this process's index, so each process of a
+    # multi-process run draws its own batches.
+    set_seed(int(recipe["seed"]), device_specific=True)
     data = load_file(str(folder / "data.safetensors"))
     trainer = family.trainer(config, recipe, accelerator, job_dir=folder)
     start_step, elapsed_before = 0, 0.0

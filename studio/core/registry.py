@@ -39,8 +39,9 @@ from .errors import StudioError
 FORMAT_VERSION = 1
 NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# Files a model folder may hold. Anything else, and pickle formats above all, is refused on import.
-ALLOWED_SUFFIXES = {".json", ".safetensors", ".png", ".jpg", ".jpeg", ".webp", ".md", ".txt", ".model",
+# Files a model folder may hold. Anything else, and pickle formats above all, is refused on import. (.py: the
+# standalone network file that lets the folder load without the studio; the studio never runs it.)
+ALLOWED_SUFFIXES = {".json", ".safetensors", ".png", ".jpg", ".jpeg", ".webp", ".md", ".txt", ".model", ".py",
                     ".gguf", ".yaml", ".yml"}
 PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".h5"}
 ALLOWED_PLAIN_NAMES = {".gitattributes", "LICENSE", "LICENCE"}

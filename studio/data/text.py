@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Iterator
 
 from ..core.errors import StudioError
+from . import abc
 from .archives import zip_members
 
 EOS, UNK = "<|endoftext|>", "<unk>"
 EOS_ID, UNK_ID = 0, 1
-TEXT_SUFFIXES = {".txt", ".text", ".md"}
+TEXT_SUFFIXES = {".txt", ".text", ".md", *abc.ABC_SUFFIXES}
 MAX_FILE_BYTES = 64 << 20      # one text file (or zip member)
 MAX_CORPUS_CHARS = 200_000_000  # everything together
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
@@ -36,21 +37,33 @@ BUILTIN_CORPORA = {
     "fortunes": {"title": "Debian fortunes: all 43 files (2.56 M characters)", "files": None},
     "fortunes-poems": {"title": "Debian fortunes: songs-poems + literature (287 K characters)",
                        "files": ("songs-poems", "literature")},
+    **{name: {"title": spec["title"], "abc": spec} for name, spec in abc.BUILTIN_ABC.items()},
 }
 
 
 @dataclass
 class TextCorpus:
-    """Documents ready to train on, with where they came from and what was skipped (name, reason)."""
+    """Documents ready to train on, with where they came from and what was skipped (name, reason).
+
+    `validation`, when given, holds the held-out documents (ABC tunes are split by tune); otherwise the last
+    part of the joined text validates. `format` is "abc" when every document is an ABC tune."""
     documents: list[str]
     source: str
     license: str
     used: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    validation: list[str] | None = None
+    format: str = "text"
 
     @property
     def text(self) -> str:
-        return "\n\n".join(self.documents)
+        return "\n\n".join(self.documents + (self.validation or []))
+
+    def split(self, val_fraction: float = 0.1) -> tuple[str, str]:
+        """(training text, validation text): the held-out documents when there are some, else `split`."""
+        if self.validation:
+            return "\n\n".join(self.documents), "\n\n".join(self.validation)
+        return split(self.text, val_fraction)
 
     def report(self) -> str:
         lines = [f"{len(self.used)} file(s), {len(self.documents)} document(s), {len(self.text):,} characters"]
@@ -105,14 +118,19 @@ def texts_from_files(paths: list[str | Path]) -> TextCorpus:
     """
     if not paths:
         raise StudioError("upload .txt files or a zip of them, or pick a built-in corpus")
-    documents, used, skipped, total = [], [], [], 0
+    documents, used, skipped, total, tunes = [], [], [], 0, []
 
     def add(name: str, text: str) -> None:
         nonlocal total
         total += len(text)
         if total > MAX_CORPUS_CHARS:
             raise StudioError(f"the corpus is larger than {MAX_CORPUS_CHARS:,} characters; upload less text")
-        documents.append(text)
+        if Path(name).suffix.lower() in abc.ABC_SUFFIXES:  # one normalised tune per document
+            found = abc.abc_documents(text, Path(name).name)
+            documents.extend(found)
+            tunes.extend(found)
+        else:
+            documents.append(text)
         used.append(name)
 
     for path in map(Path, paths):
@@ -135,8 +153,15 @@ def texts_from_files(paths: list[str | Path]) -> TextCorpus:
         raise StudioError("no usable text was found" + (f" ({detail})" if detail else "")
                           + ". Upload plain .txt files (UTF-8), or a zip of them")
     names = sorted({Path(p).name for p in paths})
-    return TextCorpus(documents, source="uploaded: " + ", ".join(names[:5]), license="the uploader's",
-                      used=used, skipped=skipped)
+    corpus = TextCorpus(documents, source="uploaded: " + ", ".join(names[:5]), license="the uploader's",
+                        used=used, skipped=skipped)
+    if len(tunes) == len(documents):  # all ABC: hold out whole tunes, chosen by title
+        corpus.format = "abc"
+        held = [d for d in documents if abc.is_validation(abc.parse_tune(d).title)]
+        if held and len(held) < len(documents):
+            corpus.documents = [d for d in documents if d not in held]
+            corpus.validation = held
+    return corpus
 
 
 # -- the fortunes corpus --------------------------------------------------------------------------------
@@ -158,6 +183,11 @@ def builtin_corpus(name: str, folder: Path = FORTUNES_DIR) -> TextCorpus:
     """A built-in corpus: every entry of the chosen fortune files, in file order, one document per entry."""
     if name not in BUILTIN_CORPORA:
         raise StudioError(f"unknown built-in corpus {name!r}; choose one of {', '.join(BUILTIN_CORPORA)}")
+    if "abc" in BUILTIN_CORPORA[name]:
+        spec = BUILTIN_CORPORA[name]["abc"]
+        tunes = abc.abc_corpus(spec["collections"], transpositions=spec["transpositions"])
+        return TextCorpus(tunes.train, source=tunes.source, license=tunes.license, used=tunes.used,
+                          skipped=tunes.skipped, validation=tunes.validation, format="abc")
     files = fortune_files(folder)
     wanted = BUILTIN_CORPORA[name]["files"]
     if wanted is not None:

@@ -27,27 +27,16 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..style.losses import mean_std, statistics_loss
 from ..style.tiling import OVERLAP, TILE, run_tiled
 from ..vision.features import efficientnet_lite0
 from .base import Family, LoadedModel, Trainer
+from .networks.adain_decoder import Decoder, adain
 from .style import SIZES, RandomCrops
 
 
-# -- AdaIN and the decoder ---------------------------------------------------------------------------------
-def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor,
-          content_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """Content features (N, C, h, w) re-normalised to the style's per-channel (N or 1, C, 1, 1) mean and std.
-
-    `content_stats` overrides the content's own statistics: tiles of a large image use the whole image's,
-    so every tile is normalised the same way and no seams appear between them.
-    """
-    c_mean, c_std = content_stats if content_stats is not None else mean_std(content)
-    return (content - c_mean) / c_std * style_std + style_mean
-
-
+# -- AdaIN and the decoder: networks/adain_decoder.py ---------------------------------------------------
 def blended_style_stats(style_features: list[torch.Tensor], weights: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixing styles: AdaIN is linear in the style's mean and std, so the weighted sum of the outputs for
     each style equals one AdaIN with the weighted mean and std (the paper's style interpolation)."""
@@ -55,33 +44,6 @@ def blended_style_stats(style_features: list[torch.Tensor], weights: list[float]
     mean = sum(w * m for (m, _), w in zip(stats, weights))
     std = sum(w * s for (_, s), w in zip(stats, weights))
     return mean, std
-
-
-class Decoder(nn.Module):
-    """Features (N, in_channels, H/2^k, W/2^k) -> image (N, 3, H, W) in [0, 1], k = len(widths) - 1.
-
-    Mirrors the encoder with nearest upsampling + reflection-padded 3x3 convolutions (as in the AdaIN
-    paper's decoder, which avoids the checkerboard artefacts of transposed convolutions) and no
-    normalisation layers, since normalisation would undo the statistics AdaIN just set.
-    """
-
-    def __init__(self, in_channels: int = 240, widths: tuple[int, ...] = (128, 64, 32, 16)):
-        super().__init__()
-        layers: list[nn.Module] = []
-        c = in_channels
-        for i, w in enumerate(widths):
-            if i > 0:
-                layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
-            layers += [nn.ReflectionPad2d(1), nn.Conv2d(c, w, 3), nn.ReLU(inplace=True)]
-            if 0 < i < len(widths) - 1:  # one more convolution at the middle resolutions, where detail returns
-                layers += [nn.ReflectionPad2d(1), nn.Conv2d(w, w, 3), nn.ReLU(inplace=True)]
-            c = w
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(c, 3, 3)]
-        self.net = nn.Sequential(*layers)
-        self.scale = 2 ** (len(widths) - 1)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(features))
 
 
 def stylize_features(encoder, layer: str, decoder: Decoder, content: torch.Tensor,
@@ -96,6 +58,10 @@ def stylize_features(encoder, layer: str, decoder: Decoder, content: torch.Tenso
 
 # -- training -----------------------------------------------------------------------------------------------
 ENCODERS = {"efficientnet-lite0": {"block5_expanded": 240, "block3_expanded": 144}}
+
+
+def build_decoder(config: dict) -> Decoder:
+    return Decoder(config["in_channels"], list(config["widths"]), config["encoder"], config["layer"])
 
 
 def encoder_for(config: dict):
@@ -131,7 +97,7 @@ class AdaINTrainer(Trainer):
         self.encoder = encoder_for(config).to(accelerator.device)
         self.layer = config["layer"]
         self.style_layers = dict(recipe["style_layers"])
-        decoder = Decoder(config["in_channels"], tuple(config["widths"]))
+        decoder = build_decoder(config)
         opt = torch.optim.Adam(decoder.parameters(), lr=recipe["learning_rate"])
         self.decoder, self.opt = accelerator.prepare(decoder, opt)
         from safetensors.torch import load_file
@@ -217,7 +183,7 @@ class AdaINFamily(Family):
                 "```", ""]
 
     def build(self, config: dict) -> Decoder:
-        return Decoder(config["in_channels"], tuple(config["widths"]))
+        return build_decoder(config)
 
     def load(self, folder: Path, meta: dict, device: torch.device) -> LoadedModel:
         loaded = super().load(folder, meta, device)

@@ -157,7 +157,18 @@ class Family:
         raise NotImplementedError
 
     def save(self, module: torch.nn.Module, folder: Path) -> None:
-        """Write the weights into `folder` (safetensors). The registry writes studio.json and the card."""
+        """Write the weights into `folder` (safetensors). The registry writes studio.json and the card.
+
+        The studio's own networks (`families/networks/`) carry huggingface_hub's `PyTorchModelHubMixin`: they
+        are saved by it (config.json + model.safetensors) with their source file beside, so the folder loads
+        with one `from_pretrained` call without the studio."""
+        from huggingface_hub import PyTorchModelHubMixin
+
+        if isinstance(module, PyTorchModelHubMixin):
+            module.save_pretrained(folder)
+            (folder / "README.md").unlink(missing_ok=True)  # the mixin's stub card; the registry writes ours
+            copy_network_source(module, folder)
+            return
         save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
                   str(folder / "model.safetensors"))
 
@@ -256,3 +267,25 @@ def load_state(module: torch.nn.Module, path: Path) -> None:
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise StudioError(f"weights in {path.name} do not fit this model's architecture ({first})") from None
+
+
+def copy_network_source(module: torch.nn.Module, folder: Path) -> Path:
+    """Copy the standalone file that defines `module`'s class into `folder` (e.g. conv_vae.py), so that
+    `sys.path.insert(0, folder); from conv_vae import ConvVAE; ConvVAE.from_pretrained(folder)` works
+    anywhere torch and huggingface_hub are installed. The studio itself never runs the copy."""
+    import inspect
+    import shutil
+
+    source = Path(inspect.getsourcefile(type(module)))
+    shutil.copyfile(source, folder / source.name)
+    return folder / source.name
+
+
+def write_network_config(module: torch.nn.Module, folder: Path) -> Path:
+    """config.json exactly as `PyTorchModelHubMixin.save_pretrained` writes it (the constructor's arguments),
+    for folders saved before the mixin, whose weights stay as they are."""
+    import json
+
+    path = folder / "config.json"
+    path.write_text(json.dumps(module._hub_mixin_config, sort_keys=True, indent=2))
+    return path

@@ -45,9 +45,11 @@ def unet_from_config(config: dict):
 
 
 def training_scheduler(config: dict):
+    # The folder saves this config (scheduler/), so it carries the spacing the studio samples with and a plain
+    # diffusers pipeline samples as well as the studio does; training never reads the spacing.
     from diffusers import DDPMScheduler
     return DDPMScheduler(num_train_timesteps=config["num_train_timesteps"], beta_schedule=config["beta_schedule"],
-                         prediction_type="epsilon", clip_sample=True)
+                         prediction_type="epsilon", clip_sample=True, timestep_spacing=TIMESTEP_SPACING)
 
 
 # Timesteps spaced "trailing", so the first step starts from pure noise (see `sampling_scheduler`).

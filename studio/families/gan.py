@@ -17,7 +17,6 @@ The recipe is the one that holds on small data sets:
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+from torch.optim.swa_utils import AveragedModel
 
 from ..core.devices import inference_autocast
 from ..core.errors import StudioError
 from ..core.seeds import generator
 from ..vision.perceptual import FEATURE_SIZE, perceptual_distance
 from .base import Encoded, Family, LoadedModel, Setting, Trainer
+from .networks.dcgan import SIZES, Generator
 
-SIZES = (32, 64, 128)
 SMALL_SET = 2000  # below this many images, DiffAugment is on when the recipe says "auto"
 
 
@@ -42,37 +42,10 @@ def _levels(image_size: int) -> int:
     return int(math.log2(image_size // 4))
 
 
-def build_generator(config: dict) -> "Generator":
+def build_generator(config: dict) -> Generator:
     """The generator for a model config (the discriminator's `d_width` is not its business)."""
     return Generator(config["image_size"], config["channels"], config["latent_dim"], config["width"],
                      config["max_width"])
-
-
-class Generator(nn.Module):
-    """z (N, latent_dim) standard normal -> images (N, channels, image_size, image_size) in [-1, 1]."""
-
-    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 64, width: int = 64,
-                 max_width: int = 512):
-        super().__init__()
-        if image_size not in SIZES:
-            raise ValueError(f"image_size must be one of {SIZES}")
-        self.image_size, self.channels, self.latent_dim = image_size, channels, latent_dim
-        levels = _levels(image_size)
-        # Widths halve on the way up: 4x4 has width * 2^(levels-1) channels, the last upsampled map has `width`.
-        widths = [min(width * 2 ** (levels - 1 - i), max_width) for i in range(levels)]
-        self.top_width = widths[0]
-        self.project = nn.Sequential(nn.Linear(latent_dim, widths[0] * 16, bias=False))
-        self.project_norm = nn.Sequential(nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
-        ups = []
-        for w_in, w_out in zip(widths, widths[1:] + [widths[-1]]):
-            ups += [nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(w_out),
-                    nn.ReLU(inplace=True)]
-        self.body = nn.Sequential(*ups)
-        self.to_image = nn.Conv2d(widths[-1], channels, 3, padding=1)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.project(z).view(-1, self.top_width, 4, 4)
-        return torch.tanh(self.to_image(self.body(self.project_norm(h))))
 
 
 class Discriminator(nn.Module):
@@ -160,6 +133,15 @@ def _count_images(job_dir: Path | None) -> int:
         return int(f.get_slice("data").get_shape()[0])
 
 
+def _warmed_up_ema(decay: float):
+    """AveragedModel's averaging function for an exponential moving average whose decay grows from 0.1 to
+    `decay` as min(decay, (1 + n) / (10 + n)) over the n updates so far."""
+    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        count = int(n)
+        return torch.lerp(averaged, current, 1 - min(decay, (1 + count) / (10 + count)))
+    return average
+
+
 class GANTrainer(Trainer):
     def __init__(self, config: dict, recipe: dict, accelerator, job_dir: Path | None = None):
         self.recipe, self.accelerator = recipe, accelerator
@@ -172,7 +154,11 @@ class GANTrainer(Trainer):
         opt_g = torch.optim.Adam(g.parameters(), lr=recipe["learning_rate"], betas=betas)
         opt_d = torch.optim.Adam(d.parameters(), lr=recipe["d_learning_rate"], betas=betas)
         self.g, self.d, self.opt_g, self.opt_d = accelerator.prepare(g, d, opt_g, opt_d)
-        self.ema = copy.deepcopy(accelerator.unwrap_model(self.g)).eval().requires_grad_(False)
+        # torch's AveragedModel keeps the moving average (a copy of the generator plus its update count, both
+        # saved in checkpoints); the decay warms up as diffusers' EMAModel does, so the early steps are not
+        # dominated by the random initialisation.
+        self.ema = AveragedModel(accelerator.unwrap_model(self.g), avg_fn=_warmed_up_ema(float(recipe["ema_decay"])),
+                                 use_buffers=False).eval().requires_grad_(False)
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x) if self.augment else x
@@ -215,18 +201,16 @@ class GANTrainer(Trainer):
 
     @torch.no_grad()
     def _update_ema(self, g_net: Generator, step: int) -> None:
-        # Warm the decay up as diffusers' EMAModel does, so early steps are not dominated by the random init.
-        decay = min(float(self.recipe["ema_decay"]), (1 + step) / (10 + step))
-        for e, p in zip(self.ema.parameters(), g_net.parameters()):
-            e.lerp_(p, 1 - decay)
-        for e, b in zip(self.ema.buffers(), g_net.buffers()):
+        self.ema.update_parameters(g_net)
+        for e, b in zip(self.ema.module.buffers(), g_net.buffers()):
             e.copy_(b)  # batch-norm running statistics follow the live generator
 
     @torch.no_grad()
     def preview(self, seeds: list[int]) -> torch.Tensor:
-        z = torch.stack([torch.randn(self.ema.latent_dim, generator=generator(s)) for s in seeds])
-        device = next(self.ema.parameters()).device
-        return ((self.ema(z.to(device)).float().cpu() + 1) / 2).clamp(0, 1)
+        ema = self.ema.module
+        z = torch.stack([torch.randn(ema.latent_dim, generator=generator(s)) for s in seeds])
+        device = next(ema.parameters()).device
+        return ((ema(z.to(device)).float().cpu() + 1) / 2).clamp(0, 1)
 
     def modules(self):
         return {"generator": self.g, "discriminator": self.d, "ema_generator": self.ema}
@@ -235,7 +219,7 @@ class GANTrainer(Trainer):
         return {"generator_optimizer": self.opt_g, "discriminator_optimizer": self.opt_d}
 
     def export(self) -> Generator:
-        return self.ema
+        return self.ema.module
 
 
 # -- projection: an image into the GAN's latent space ------------------------------------------------

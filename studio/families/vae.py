@@ -8,61 +8,14 @@ linearly over `kl_warmup` steps so the decoder learns to use the latents before 
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..core.devices import inference_autocast
 from ..core.errors import StudioError
 from ..core.seeds import generator
 from .base import Encoded, Family, LoadedModel, Setting, Trainer
-
-SIZES = (16, 32, 64)
-
-
-def _levels(image_size: int) -> int:
-    return int(math.log2(image_size // 4))
-
-
-class ConvVAE(nn.Module):
-    def __init__(self, image_size: int = 32, channels: int = 1, latent_dim: int = 32, base_width: int = 32,
-                 max_width: int = 256):
-        super().__init__()
-        if image_size not in SIZES:
-            raise ValueError(f"image_size must be one of {SIZES}")
-        self.image_size, self.channels, self.latent_dim = image_size, channels, latent_dim
-        widths = [min(base_width * 2**i, max_width) for i in range(_levels(image_size) + 1)]
-        self.top_width = widths[-1]
-
-        enc = [nn.Conv2d(channels, widths[0], 3, padding=1), nn.SiLU()]
-        for w_in, w_out in zip(widths[:-1], widths[1:]):
-            enc += [nn.Conv2d(w_in, w_out, 4, stride=2, padding=1), nn.BatchNorm2d(w_out), nn.SiLU()]
-        self.encoder = nn.Sequential(*enc, nn.Flatten())
-        self.to_stats = nn.Linear(widths[-1] * 16, 2 * latent_dim)
-
-        self.from_latent = nn.Linear(latent_dim, widths[-1] * 16)
-        dec = []
-        for w_in, w_out in zip(widths[::-1][:-1], widths[::-1][1:]):
-            dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w_in, w_out, 3, padding=1),
-                    nn.BatchNorm2d(w_out), nn.SiLU()]
-        self.decoder = nn.Sequential(*dec, nn.Conv2d(widths[0], channels, 3, padding=1))
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (N, C, H, W) in [-1, 1] -> mean and log variance, each (N, latent_dim)."""
-        mu, logvar = self.to_stats(self.encoder(x)).chunk(2, dim=1)
-        return mu, logvar.clamp(-30, 20)
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (N, latent_dim) -> per-pixel logits (N, C, H, W); sigmoid gives intensities in [0, 1]."""
-        h = self.from_latent(z).view(-1, self.top_width, 4, 4)
-        return self.decoder(h)
-
-    def forward(self, x: torch.Tensor):
-        mu, logvar = self.encode(x)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return self.decode_logits(z), mu, logvar
+from .networks.conv_vae import SIZES, ConvVAE
 
 
 class VAETrainer(Trainer):

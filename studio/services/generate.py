@@ -14,6 +14,7 @@ from ..core.seeds import resolve_seed, seed_range
 from ..families import FAMILIES
 from .gallery import save_to_gallery
 from .models import load_image_model
+from .zerogpu import on_gpu
 
 MAX_COUNT = 64
 
@@ -53,6 +54,7 @@ def sample_images(model: str, seeds: list[int], settings: dict) -> tuple[torch.T
     return images, params
 
 
+@on_gpu  # ZeroGPU Spaces lend the GPU per call (services/zerogpu.py)
 def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | None = None,
              gallery: bool = True, **settings) -> Generated:
     """Generate `count` images with seeds seed, seed+1, ...; write PNGs, a grid and a zip. Each PNG is also

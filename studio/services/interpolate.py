@@ -44,6 +44,7 @@ from ..latent.paths import (
 from ..vision.perceptual import perceptual_distance
 from .gallery import save_to_gallery
 from .models import load_image_model
+from .zerogpu import on_gpu
 
 MAX_KEYFRAMES = 16
 MAX_FRAMES = 240          # per segment
@@ -158,6 +159,7 @@ def encode_keyframes(model: LoadedModel, images: torch.Tensor, settings: dict, p
                    found.stopped_early)
 
 
+@on_gpu  # ZeroGPU Spaces lend the GPU per call (services/zerogpu.py)
 def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: list | None = None,
                 frames: int = 16, method: str = "slerp", easing: str = "linear", loop: bool = False,
                 fps: int = 12, size: int | None = None, resample: str = "nearest", walk_frames: int = 0,

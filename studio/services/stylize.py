@@ -42,6 +42,7 @@ from ..style.optimize import optimize
 from ..vision.features import StyleNetwork, style_network
 from .gallery import save_to_gallery
 from .models import load_model
+from .zerogpu import on_gpu
 
 BUILTIN_METHODS = ("optimization", "adain")
 MIN_SIZE, MAX_SIZE = 64, 2048          # output's longer side, px
@@ -229,6 +230,7 @@ def _resolve_method(method: str | None) -> tuple[str, str | None]:
     raise StudioError(f"unknown method {method!r}; choose one of {', '.join(available_methods())}")
 
 
+@on_gpu  # ZeroGPU Spaces lend the GPU per call (services/zerogpu.py)
 def stylize(content, style=None, method: str | None = None, styles: list | None = None,
             style_weights=None, strength: float = 1.0, size: int = 512, steps: int = 200,
             preserve_colors: bool = False, mask=None, seed: int = 0, *,

@@ -46,10 +46,10 @@ from ..data.text import (
     build_tokenizer,
     builtin_corpus,
     encode,
-    split,
     texts_from_files,
 )
 from ..families import get_family
+from .zerogpu import check_training_device
 
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128)}
 LIMITS = {"steps": (1, 1_000_000), "batch_size": (1, 1024), "context": (8, 1024), "lora_rank": (1, 256)}
@@ -130,6 +130,7 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     """
     fam = get_family(family)
     kind = _kind(fam)
+    zero_gpu_note = check_training_device()  # ZeroGPU Spaces: CPU only, or refused (services/zerogpu.py)
     foreign = sorted(k for k, v in options.items() if v is not None and k not in OPTIONS[kind])
     if foreign:
         takers = [k for k, allowed in OPTIONS.items() if foreign[0] in allowed]
@@ -156,7 +157,8 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
         extra["models_dir"] = str(Path(models_dir).resolve())
     job_id = jobs.create_job(fam.name, name, job["config"], job["recipe"], job["dataset"], job["write"], extra=extra)
     status = jobs.start(job_id) if start else jobs.status(job_id)
-    return {"job": job_id, "report": job["report"], "status": status, **job["counts"]}
+    report = f"{zero_gpu_note}\n{job['report']}" if zero_gpu_note else job["report"]
+    return {"job": job_id, "report": report, "status": status, **job["counts"]}
 
 
 def _start_from(fam, kind: str, model: str, recipe: dict | None, config: dict | None, options: dict):
@@ -267,7 +269,7 @@ def read_corpus(files=None, builtin: str | None = None, folder: str | None = Non
 def tokenize_corpus(corpus: TextCorpus, tokenizer_kind: str, vocab_size: int, val_fraction: float,
                     context: int, tokenizer=None):
     """(tokenizer, train ids, val ids), refusing a corpus too short for the context with a clear message."""
-    train_text, val_text = split(corpus.text, val_fraction)
+    train_text, val_text = corpus.split(val_fraction)
     tokenizer = tokenizer or build_tokenizer(tokenizer_kind, train_text, vocab_size)
     train_ids, val_ids = encode(tokenizer, train_text), encode(tokenizer, val_text)
     need = context + 2
@@ -285,6 +287,8 @@ def _text_job(corpus: TextCorpus, tok, train_ids, val_ids, recipe: dict, config:
                "count": len(corpus.documents), "characters": len(corpus.text), "files": len(corpus.used),
                "skipped": len(corpus.skipped), "train_tokens": int(train_ids.numel()),
                "val_tokens": int(val_ids.numel()), "notes": notes}
+    if corpus.format != "text":  # Compose offers only models trained on ABC tunes
+        dataset["format"] = corpus.format
 
     def write(path: Path) -> None:
         save_file({"train": train_ids, "val": val_ids}, str(path))
@@ -317,18 +321,21 @@ def _prepare_text(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
     config = {**text_config(recipe["size"], len(tok), context, float(recipe["dropout"])), **config}
     name = _corpus_name(builtin, folder, data)
     notes = f"first {1 - float(recipe['val_fraction']):.0%} of the text trains, the rest validates"
+    if corpus.validation:
+        notes = f"{len(corpus.documents):,} tunes train, {len(corpus.validation):,} others (chosen by title) validate"
     return _text_job(corpus, tok, train_ids, val_ids, recipe, config, name, notes,
                      {"vocab_size": len(tok), "context": context, "tokenizer": recipe["tokenizer"]})
 
 
 def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, progress, data=None,
                   base_model: str | None = None, rank: int | None = None, alpha: int | None = None, **_) -> dict:
-    from ..families.lora import load_base_tokenizer
+    from ..families.lora import load_base_tokenizer, portable_base
     from ..families.pretrained import check_pretrained_source
 
     base_model = str(base_model or DEFAULT_LORA_BASE).strip()
     if not default_registry().exists(base_model):
         check_pretrained_source(base_model)
+    base_model = portable_base(base_model)  # a name that means the same on any machine, never a path
     full_config = {**fam.default_config(base_model), **config}
     for key, value in (("r", rank), ("alpha", alpha)):
         if value is not None:

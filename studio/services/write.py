@@ -34,6 +34,7 @@ from ..families.pretrained import (
 from ..families.text import TextFamily, context_length, generate_tokens, unknown_ids
 from .gallery import save_to_gallery
 from .models import load_model
+from .zerogpu import on_gpu
 
 DEFAULT_MODEL = "fortunes-char"
 MAX_NEW_TOKENS = 2000
@@ -122,6 +123,7 @@ def _tail_ok(text: str) -> str:
 
 
 # -- writing --------------------------------------------------------------------------------------------
+@on_gpu  # ZeroGPU Spaces lend the GPU per call (services/zerogpu.py)
 def stream(prompt: str, model: str | None = None, max_new_tokens: int = 200, temperature: float | None = None,
            top_k: int | None = None, top_p: float | None = None, repetition_penalty: float | None = None,
            seed: int | None = -1, stop=None, variations: int = 1, chat: bool | None = None,

@@ -5,14 +5,14 @@ import gradio as gr
 
 from .. import __version__
 from ..core.environment import environment
-from . import gallery_tab, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from . import compose_tab, gallery_tab, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from .agents import agent_launch_options
 
 CSS = """
 #generate-gallery { min-height: 320px; }
 /* Gallery: small model images shown large and crisp (the browser scales them, nearest-neighbour). */
 #gallery-full img, #gallery-grid img, #gallery-nearest img { image-rendering: pixelated; }
 #gallery-full img { width: 100%; height: 100%; object-fit: contain; }
-footer { visibility: hidden; }
 """
 
 
@@ -30,6 +30,8 @@ def build_demo() -> gr.Blocks:
                 style_tab.build(demo, generate_gallery)
             with gr.Tab("Write", id="write", elem_id="tab-write"):
                 write_tab.build(demo)
+            with gr.Tab("Compose", id="compose", elem_id="tab-compose"):
+                compose_tab.build(demo)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_tab.build(demo)
             with gr.Tab("Models", id="models", elem_id="tab-models"):
@@ -48,4 +50,5 @@ def launch_options() -> dict:
     # Samples and model cards are served straight from the model and job folders, outputs from the gallery.
     allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir, s.gallery_dir)]
     return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(), "css": CSS,
-            "show_error": False, "allowed_paths": allowed}
+            "show_error": False, "allowed_paths": allowed,
+            **agent_launch_options(s.auth)}  # footer "Use via API" link and the MCP server: ui/agents.py

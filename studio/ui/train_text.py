@@ -28,7 +28,8 @@ def train_text(name: str, files: list[str] | None = None, builtin: str | None = 
                context: int | None = None, learning_rate: float | None = None, seed: int = 0):
     """Start training a text model in the background; returns the job id, a corpus report and the status.
 
-    Data: uploaded .txt files and/or zips of them, or a built-in corpus ("fortunes", "fortunes-poems").
+    Data: uploaded .txt or .abc files and/or zips of them, or a built-in corpus ("fortunes", "fortunes-poems",
+    "folk-abc", "folk-abc-essen"); a model trained on .abc tunes or folk-abc composes in the Compose tab.
     method "from scratch (GPT-2)" trains a new model (size tiny/small/medium/large, tokenizer char or bpe);
     "fine-tune with LoRA" trains an adapter on `base_model` (a text model's name, "SmolLM2-135M-Instruct",
     or a Hub id when online). Empty steps, batch_size, context or learning_rate use the defaults.
@@ -61,7 +62,8 @@ def build(demo: gr.Blocks, job: gr.Dropdown, report: gr.Textbox, status: gr.JSON
     with gr.Accordion("Train a text model (your writing: .txt files or a zip)", open=False,
                       elem_id="train-text"):
         name = gr.Textbox(label="Model name", placeholder="my-poems", elem_id="train-text-name")
-        files = gr.File(label="Your text (.txt) or zips of it", file_count="multiple", file_types=[".txt", ".zip"],
+        files = gr.File(label="Your text (.txt), tunes in ABC (.abc) or zips of them", file_count="multiple",
+                        file_types=[".txt", ".abc", ".zip"],
                         elem_id="train-text-files")
         builtin = gr.Dropdown([NO_BUILTIN, *builtin_corpora()], value=NO_BUILTIN, label="Or a built-in corpus",
                               elem_id="train-text-builtin")

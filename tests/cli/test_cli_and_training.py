@@ -39,7 +39,7 @@ def test_write_streams_text_from_the_shipped_model():
     assert first.stdout.startswith("The sea") and len(first.stdout.strip()) > len("The sea")
     assert first.stdout == again.stdout  # same seed and settings, same text
     bad = studio_cli("write", "--prompt", "x", "--max-new-tokens", "0")
-    assert bad.returncode == 2 and "max_new_tokens" in bad.stderr
+    assert bad.returncode == 3 and "max_new_tokens" in bad.stderr  # 3: the studio refused the value
 
 
 def test_train_generate_and_list_from_the_command_line(tmp_path):
@@ -67,7 +67,7 @@ def test_train_generate_and_list_from_the_command_line(tmp_path):
     assert out.returncode == 0 and (tmp_path / "o" / "cli-vae-2-seed3.png").is_file()
     assert (tmp_path / "o" / "cli-vae-2-seed4.png").is_file()
     bad = studio_cli("generate", "--model", "missing", home=home)
-    assert bad.returncode == 2 and "no model named" in bad.stderr
+    assert bad.returncode == 3 and "no model named" in bad.stderr
 
 
 def test_text_and_lora_training_from_the_command_line(tmp_path):
@@ -96,7 +96,7 @@ def test_text_and_lora_training_from_the_command_line(tmp_path):
                          (["--family", "text", "--images", *files], "text models learn from text"),
                          (["--family", "lora", "--text", *files, "--model-size", "tiny"], "keeps its base model")):
         refused = studio_cli("train", "--name", "refused", *bad, home=home)
-        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr  # 2: a usage error
 
 
 def test_recipe_overrides_reach_the_job(tmp_path):
@@ -107,7 +107,7 @@ def test_recipe_overrides_reach_the_job(tmp_path):
     spec = json.loads((Path(out.stdout.strip()) / "spec.json").read_text())
     assert spec["recipe"]["beta"] == 0.25 and "--prepare-only" not in spec["command"]
     refused = studio_cli("train", "--name", "x", "--builtin", "digits", "--set", "warp=9", home=home)
-    assert refused.returncode == 2 and "not a training setting" in refused.stderr
+    assert refused.returncode == 3 and "not a training setting" in refused.stderr
 
 
 @pytest.mark.skipif(not shutil.which("torchrun", path=str(Path(sys.executable).parent)),
@@ -166,3 +166,36 @@ def test_login_is_required_when_studio_auth_is_set(monkeypatch):
     monkeypatch.setenv("STUDIO_AUTH", "no-colon")
     with pytest.raises(ValueError, match="user:password"):
         launch_options()
+
+
+def test_json_output_and_distinct_exit_codes(tmp_path):
+    home = tmp_path / "home"
+    prepared = studio_cli("train", "--name", "json-vae", "--builtin", "digits", "--size", "16", "--steps", "3",
+                          "--prepare-only", "--json", home=home)
+    assert prepared.returncode == 0, prepared.stderr
+    job = json.loads(prepared.stdout)
+    assert Path(job["folder"]).is_dir() and job["status"]["job"] == job["job"]
+    listed = json.loads(studio_cli("jobs", "list", "--json", home=home).stdout)
+    assert [j["job"] for j in listed] == [job["job"]]
+    status = json.loads(studio_cli("jobs", "status", job["job"], "--json", home=home).stdout)
+    assert status["job"] == job["job"]
+    models = json.loads(studio_cli("models", "list", "--json", "--family", "vae", home=home).stdout)
+    assert {m["family"] for m in models} == {"vae"} and "digits-vae" in {m["name"] for m in models}
+    info = json.loads(studio_cli("models", "info", "digits-vae", "--json", home=home).stdout)
+    assert info["meta"]["family"] == "vae"
+    usage = studio_cli("models", "list", "--colour", home=home)  # an option that does not exist
+    assert usage.returncode == 2 and "unrecognized arguments" in usage.stderr
+    refused = studio_cli("models", "info", "no-such-model", home=home)
+    assert refused.returncode == 3 and "no model named" in refused.stderr
+
+
+def test_write_takes_the_endpoints_options():
+    base = ["write", "--prompt", "The sea", "--max-new-tokens", "30", "--seed", "5", "--temperature", "0.9"]
+    plain = studio_cli(*base)
+    penalised = studio_cli(*base, "--repetition-penalty", "1.8", "--top-p", "0.9")
+    assert plain.returncode == 0 and penalised.returncode == 0, penalised.stderr
+    assert plain.stdout != penalised.stdout  # the options reach the sampler
+    stopped = studio_cli(*base, "--stop", "e")
+    assert stopped.returncode == 0 and "e" not in stopped.stdout[len("The sea"):]
+    bad = studio_cli(*base, "--repetition-penalty", "9")
+    assert bad.returncode == 3 and "repetition_penalty" in bad.stderr

@@ -38,8 +38,12 @@ def test_training_saves_the_ema_generator(trained):
     live = load_file(str(trained / "checkpoint" / "generator.safetensors"))
     saved = load_file(str(Path(os.environ["STUDIO_HOME"]) / "models" / "tiny-gan" / "model.safetensors"))
     key = "project.0.weight"
-    assert torch.equal(saved[key], ema[key])
-    assert not torch.equal(ema[key], live[key])
+    assert torch.equal(saved[key], ema["module." + key])  # torch's AveragedModel holds the EMA copy
+    assert not torch.equal(ema["module." + key], live[key])
+    assert int(ema["n_averaged"]) == 6  # one update per step, restored on resume
+    # The folder loads without the studio: config.json + the network's own file (PyTorchModelHubMixin).
+    folder = Path(os.environ["STUDIO_HOME"]) / "models" / "tiny-gan"
+    assert (folder / "dcgan.py").is_file() and '"latent_dim": 16' in (folder / "config.json").read_text()
     assert (trained / "sample.png").is_file()
     assert loaded.meta["recipe"]["diffaugment"] == "auto" and loaded.meta["dataset"]["count"] == 1797
 

@@ -82,7 +82,7 @@ def test_twemoji_prepare_writes_the_subset_with_its_facts(tmp_path, monkeypatch)
     assert spec["dataset"]["license"] == "CC-BY-4.0" and spec["dataset"]["name"] == "twemoji-faces"
     assert spec["dataset"]["count"] == 2
     card = render_model_card({"family": "gan", "name": "emoji-gan", "dataset": spec["dataset"]})
-    assert "license: cc-by-4.0" in card and "attribution: Twemoji graphics by Twitter" in card
+    assert "license: cc-by-4.0" in card and "Attribution: Twemoji graphics by Twitter" in card
 
     monkeypatch.setenv("STUDIO_DATA_ROOTS", str(tmp_path / "elsewhere"))
     with pytest.raises(StudioError, match="is not under an allowed data folder"):

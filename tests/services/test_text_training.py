@@ -39,7 +39,7 @@ def test_train_cancel_resume_save_export_import(tmp_path):
     registry = default_registry()
     info = registry.info("tyger-char")
     assert {"config.json", "model.safetensors", "tokenizer.json", "samples.txt", "README.md"} <= set(info["files"])
-    assert info["kind"] == "text" and "/write" in info["card"] and "characters" in info["card"]
+    assert info["kind"] == "text" and "/write" in info["card"] and "characters" in info["card"].lower()
     text = write_text("Tyger", model="tyger-char", max_new_tokens=20, seed=1)
     assert text.startswith("Tyger") and len(text) > len("Tyger")
 

@@ -16,9 +16,10 @@ FLOORS = {
     "data": {"core"},
     "vision": {"core"},
     "style": {"core", "vision"},
+    "music": {"core", "data"},
     "families": {"core", "data", "vision", "style"},
     "latent": {"core", "families"},
-    "services": {"core", "data", "vision", "style", "families", "latent"},
+    "services": {"core", "data", "vision", "style", "music", "families", "latent"},
     "ui": {"core", "services"},
 }
 ENTRY_POINTS = {"studio.__main__", "studio.train"}
@@ -101,7 +102,8 @@ def test_the_ui_reaches_models_only_through_services():
                                                              "studio.core.jobs"))}, name
 
 
-@pytest.mark.parametrize("floor_name", ["core", "data", "vision", "style", "families", "latent", "services"])
+@pytest.mark.parametrize("floor_name", ["core", "data", "vision", "style", "music", "families", "latent",
+                                        "services"])
 def test_below_the_ui_nothing_imports_gradio(floor_name):
     for name, path in MODULES.items():
         if floor(name) == floor_name:

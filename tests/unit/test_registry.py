@@ -43,9 +43,9 @@ def test_hostile_names_are_refused_not_rewritten(name):
 def test_save_lists_loads_and_writes_a_hub_shaped_folder(registry):
     record = save_tiny_vae(registry, "tiny")
     files = {p.name for p in record.path.iterdir()}
-    assert {"studio.json", "model.safetensors", "README.md"} <= files
+    assert {"studio.json", "model.safetensors", "config.json", "conv_vae.py", "README.md"} <= files
     card = (record.path / "README.md").read_text()
-    assert card.startswith("---\n") and "library_name: pytorch" in card and "pipeline_tag:" in card
+    assert card.startswith("---\n") and "pytorch_model_hub_mixin" in card and "pipeline_tag:" in card
     meta = json.loads((record.path / "studio.json").read_text())
     assert meta["family"] == "vae" and meta["format_version"] == 1 and meta["name"] == "tiny"
     assert [r.name for r in registry.list(family="vae")] == ["tiny"]
