@@ -33,6 +33,7 @@ from ..data.abc import parse_tune
 from ..families.text import context_length, generate_tokens
 from ..music import audio, midi, notation, score
 from ..music.grammar import MelodyState
+from .gallery import save_to_gallery
 from .models import list_models, model_exists, model_record
 from .write import SETTINGS, load_text_model
 
@@ -57,6 +58,7 @@ class Composition:
     svg_text: str
     parameters: dict
     notes: list[str] = field(default_factory=list)
+    gallery_id: str | None = None  # the tune's item in the gallery (ABC, MIDI, WAV, score)
 
 
 # -- models -----------------------------------------------------------------------------------------------
@@ -211,7 +213,7 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
             bars: int = DEFAULTS["bars"], temperature: float | None = None, top_k: int | None = None,
             top_p: float | None = None, seed: int | None = -1, melody: str = "",
             instrument: str = DEFAULTS["instrument"], player: str = "auto",
-            out_dir: Path | None = None) -> Composition:
+            out_dir: Path | None = None, gallery: bool = True) -> Composition:
     """Compose one tune and write its files into `out_dir` (a new temporary folder by default).
 
     key: 'D', 'Gm', 'Ador', 'Bb', 'F#m', ... (tonic A-G, # or b, mode); metre: 'N/D' (D 1-32) or C, C|;
@@ -219,7 +221,8 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
     quarter in 6/8, 9/8, 12/8; a half in 2/2); bars: 1-64 bars for the model to write; temperature 0-2,
     top_k 0-1000 (0 off), top_p 0-1; seed -1 for random; melody: ABC to continue (a whole tune with its own
     header, or bars under the form's header); instrument: one of `midi.INSTRUMENTS`; player: 'auto'
-    (FluidSynth when installed), 'fluidsynth' or 'synth'.
+    (FluidSynth when installed), 'fluidsynth' or 'synth'. The tune is kept in the gallery (`gallery=False`:
+    not, for measurements).
     """
     name = check_abc_model(model)
     title = re.sub(r"[\s%]+", " ", str(title or "")).strip()[:80] or DEFAULTS["title"]  # % starts a comment
@@ -271,7 +274,12 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
               "seed": base_seed, "draw": attempt + 1, "draw_seed": attempt_seed(base_seed, attempt),
               "melody": bool(given), "instrument": checked["instrument"], "studio_version": __version__,
               "ai_generated": True}
-    return _write_outputs(tune, svg, params, notes, seconds, player, out_dir)
+    made = _write_outputs(tune, svg, params, notes, seconds, player, out_dir)
+    if gallery:
+        files = [made.audio, made.midi.with_suffix(".abc"), made.midi, made.svg]  # the .abc beside the MIDI
+        made.gallery_id = save_to_gallery("music", [f for f in files if f.is_file()], made.parameters, model=name,
+                                          seed=base_seed, text=made.abc)
+    return made
 
 
 def _or(value, name: str):

@@ -27,11 +27,12 @@ from .training_data import training_images, training_text
 DEFAULT_STEPS = 200
 DEFAULT_MIX = 0.5
 MAX_IMAGES = 50_000  # the mixed data set a job stores; originals are subsampled beyond it
-# Which gallery items can teach which kind of model.
-ITEM_KIND = {"image": "generate", "text": "write"}
+# Which gallery items can teach which kind of model: images from Generate; texts from Write and tunes from
+# Compose (an ABC model is a text model).
+ITEM_KINDS = {"image": ("generate",), "text": ("write", "music")}
 
 
-def _chosen_items(model: str, kind: str, items) -> list[dict]:
+def _chosen_items(model: str, kinds: tuple[str, ...], items) -> list[dict]:
     """The favourites to learn from: all of `model`'s, or the listed ids, each checked."""
     if items:
         ids = [i.strip() for i in items.split(",")] if isinstance(items, str) else list(items)
@@ -41,18 +42,28 @@ def _chosen_items(model: str, kind: str, items) -> list[dict]:
             if record["model"] != model:
                 raise StudioError(f"gallery item {record['id']} was made by {record['model'] or 'no model'!r}, not "
                                   f"{model!r}; a model learns only from its own favourites")
-            if record["kind"] != kind:
+            if record["kind"] not in kinds:
                 raise StudioError(f"gallery item {record['id']} is a {record['kind']} item; {model!r} learns from "
-                                  f"its {kind} items")
+                                  f"its {' and '.join(kinds)} items")
             if not record["favourite"]:
                 raise StudioError(f"gallery item {record['id']} is not a favourite; mark it with /rate first")
             chosen.append(record)
     else:
-        chosen = favourite_items(model, kind)
+        chosen = sorted((r for kind in kinds for r in favourite_items(model, kind)), key=lambda r: r["id"])
     if not chosen:
-        raise StudioError(f"{model!r} has no favourites in the gallery yet: mark some of its {kind} outputs as "
-                          "favourites (Gallery tab, or /rate with favourite=true), then fine-tune")
+        raise StudioError(f"{model!r} has no favourites in the gallery yet: mark some of its "
+                          f"{' or '.join(kinds)} outputs as favourites (Gallery tab, or /rate with favourite=true), "
+                          "then fine-tune")
     return chosen
+
+
+def _training_text(record: dict) -> str:
+    """What a favourite text teaches: the text itself; for a tune, its ABC without the comment lines the
+    studio adds (the AI notice and the parameters), which are not music."""
+    text = record.get("text", "")
+    if record["kind"] == "music":
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("%"))
+    return text
 
 
 def _favourite_images(records: list[dict], size: int, channels: int) -> torch.Tensor:
@@ -93,7 +104,7 @@ def train_on_favourites(model: str, name: str, steps: int | None = DEFAULT_STEPS
     `start_training` returns (the job id, a report, its status) and the gallery ids used."""
     record = model_record(model)
     kind = record.meta.get("kind", "image")
-    if kind not in ITEM_KIND:
+    if kind not in ITEM_KINDS:
         raise StudioError(f"{model!r} is a {record.family} model; fine-tuning on favourites works for image and "
                           "text models")
     check_new_model(name)
@@ -101,7 +112,7 @@ def train_on_favourites(model: str, name: str, steps: int | None = DEFAULT_STEPS
     mix = check_number("mix", DEFAULT_MIX if mix in (None, "") else mix, 0, 1)
     if mix <= 0:
         raise StudioError("mix must be above 0 (the share of favourites in training) and at most 1")
-    chosen = _chosen_items(model, ITEM_KIND[kind], items)
+    chosen = _chosen_items(model, ITEM_KINDS[kind], items)
     ids = [r["id"] for r in chosen]
     dataset = record.meta.get("dataset") or {}
     notes = {"fine_tuned_from": model, "gallery_items": ids, "favourites": len(ids), "mix": mix}
@@ -123,21 +134,26 @@ def train_on_favourites(model: str, name: str, steps: int | None = DEFAULT_STEPS
                          license=str(dataset.get("license", "unknown")),
                          facts={"name": f"favourites of {model}", "notes": "gallery items: " + ", ".join(ids)})
     else:
-        texts = [r.get("text", "") for r in chosen]
+        texts = [_training_text(r) for r in chosen]
         block = "\n\n".join(t for t in texts if t.strip())
         if not block:
             raise StudioError("the favourite texts are empty")
+        text_format = str(dataset.get("format", "text"))  # "abc": the new model still composes
         if mix >= 1:
-            documents, where = [block] * max(1, math.ceil(20_000 / len(block))), "none (mix 1)"
+            documents, validation, where = [block] * max(1, math.ceil(20_000 / len(block))), None, "none (mix 1)"
         else:
             original, where = training_text(model)
-            copies = max(1, round(mix / (1 - mix) * len(original.text) / len(block)))
-            # Favourites first: the validation split is the text's tail, so it stays the model's own data.
-            documents = [block] * copies + original.documents
+            text_format = original.format
+            training_part = "\n\n".join(original.documents) if original.validation else original.text
+            copies = max(1, round(mix / (1 - mix) * len(training_part) / len(block)))
+            # Favourites first: without held-out documents the validation split is the text's tail, so it
+            # stays the model's own data either way.
+            documents, validation = [block] * copies + original.documents, original.validation
         notes["original_data"] = where
         data = TextCorpus(documents, source=f"{len(ids)} favourite texts of {model} from the gallery, mixed with "
                                             f"its training text ({where}) at about {mix:.0%}",
-                          license=str(dataset.get("license", "unknown")), used=ids)
+                          license=str(dataset.get("license", "unknown")), used=ids, validation=validation,
+                          format=text_format)
         data.name = f"favourites of {model}"  # read by the training service as the data set's name
     result = start_training(record.family, name, data=data, start_from=model, steps=steps,
                             learning_rate=learning_rate, notes=notes, command=command, start=start)

@@ -98,8 +98,9 @@ def training_text(name: str) -> tuple[TextCorpus, str]:
     if data is not None and "train" in data:
         folder = jobs.job_dir(record.meta["training"]["job"])
         tok = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
-        text = tok.decode(torch.cat([data["train"], data["val"]]).tolist(), skip_special_tokens=True)
-        corpus = TextCorpus([text], str(dataset.get("source", "")), str(dataset.get("license", "")))
+        train, val = (tok.decode(data[k].tolist(), skip_special_tokens=True) for k in ("train", "val"))
+        corpus = TextCorpus([train], str(dataset.get("source", "")), str(dataset.get("license", "")),
+                            validation=[val], format=str(dataset.get("format", "text")))
         return corpus, f"its training job {record.meta['training']['job']}"
     set_name = str(dataset.get("name", ""))
     if set_name in BUILTIN_CORPORA:

@@ -176,3 +176,35 @@ def test_a_lora_adapter_continues_from_its_own_weights(isolated_home, tmp_path):
     after = load_file(str(record.path / "adapter_model.safetensors"))
     assert before.keys() == after.keys() and any(v.abs().sum() > 0 for k, v in before.items() if "lora_B" in k)
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)  # started from the adapter
+
+
+def test_tunes_from_compose_are_kept_and_an_abc_model_learns_from_its_favourites(isolated_home, monkeypatch):
+    from studio.core.environment import REPO_ROOT
+    from studio.services.compose import compose, is_abc_model
+    from studio.services.gallery import gallery_item
+
+    monkeypatch.setenv("STUDIO_CHECKPOINTS", str(REPO_ROOT / "checkpoints"))  # folk-abc-char composes
+    tunes = [compose("folk-abc-char", bars=2, seed=s, player="synth") for s in (1, 2)]
+    for tune in tunes:
+        record = gallery_item(tune.gallery_id)
+        assert record["kind"] == "music" and record["model"] == "folk-abc-char"
+        assert {p.rsplit(".", 1)[-1] for p in record["files"]} >= {"wav", "abc", "mid", "svg", "txt"}
+        assert record["text"] == tune.abc and record["parameters"]["seed"] == tune.parameters["seed"]
+        rate(tune.gallery_id, favourite=True)
+
+    ids = sorted(t.gallery_id for t in tunes)
+    result = train_on_favourites("folk-abc-char", "folk-favourites", steps=3, mix=1.0, start=False)
+    assert sorted(result["gallery_items"]) == ids
+    assert load_file(str(jobs.job_dir(result["job"]) / "data.safetensors"))["train"].numel() > 0
+    assert _finish(result) == "completed"
+
+    listed = {m["name"]: m for m in list_models()}
+    assert listed["folk-favourites"]["family"] == "text"
+    assert is_abc_model("folk-favourites")  # still a model Compose can use
+    made = compose("folk-favourites", bars=2, seed=3, player="synth")
+    assert made.abc.strip() and gallery_item(made.gallery_id)["model"] == "folk-favourites"
+    record = default_registry().get("folk-favourites")
+    assert sorted(record.meta["training"]["gallery_items"]) == ids
+    assert record.meta["training"]["start_from"] == "folk-abc-char"
+    card = (record.path / "README.md").read_text()
+    assert all(item in card for item in ids) and "folk-abc-char" in card
