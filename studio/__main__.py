@@ -11,7 +11,7 @@
     python -m studio train --family adain --name my-adain [--styles brick gravel] --minutes 30
     python -m studio generate --model my-vae --count 16 --seed 7 --out out/ [--set temperature=0.8]
     python -m studio write --prompt "The sea at night" [--model fortunes-char] [--max-new-tokens 200] [--seed 1]
-    python -m studio jobs list | status JOB | cancel JOB | resume JOB
+    python -m studio jobs list | status JOB | cancel JOB | resume JOB | delete JOB
     python -m studio models upgrade checkpoints/*   # bring old model folders up to today's layout
     python -m studio serve [--port 7860] [--host 127.0.0.1] [--mcp]
 
@@ -201,7 +201,7 @@ def _run_timed(folder: Path, minutes: float) -> str:
     if state == "cancelled" and time_up.is_set():  # a cancel or SIGTERM from outside stays a cancel
         # Time is up: make the steps reached the run's length, then "resume", which trains no further and
         # saves the model through the same path as a finished run.
-        reached = json.loads((folder / "checkpoint" / "state.json").read_text(encoding="utf-8"))["step"]
+        reached = json.loads((jobs.checkpoints(folder)[0] / "state.json").read_text(encoding="utf-8"))["step"]
         spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
         spec["recipe"]["steps"] = reached
         jobs.write_json_atomic(folder / "spec.json", spec)
@@ -252,6 +252,8 @@ def cmd_jobs(args) -> int:
         _print_json(training.cancel_job(args.job))
     elif args.action == "resume":
         _print_json(training.resume_job(args.job))
+    elif args.action == "delete":
+        print(training.delete_job(args.job))
     return EXIT_OK
 
 
@@ -354,6 +356,8 @@ def parser() -> argparse.ArgumentParser:
     jsub.add_parser("list", parents=[as_json])
     for action in ("status", "cancel", "resume"):
         jsub.add_parser(action, parents=[as_json], help="prints JSON").add_argument("job")
+    jsub.add_parser("delete", help="remove a finished, failed or cancelled job's folder (its model stays)"
+                    ).add_argument("job")
 
     s = sub.add_parser("serve", help="run the web app")
     s.add_argument("--host", default="127.0.0.1")

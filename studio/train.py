@@ -41,10 +41,11 @@ class JobFiles:
     """Reads and writes one job folder; only the main process writes."""
 
     def __init__(self, folder: Path, writer: bool):
+        from .core.jobs import read_status
+
         self.folder, self.writer = folder, writer
         self.spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
-        self.status = json.loads((folder / "status.json").read_text(encoding="utf-8")) \
-            if (folder / "status.json").is_file() else {}
+        self.status = read_status(folder)
 
     def update(self, **fields) -> None:
         from .core.jobs import write_json_atomic
@@ -60,17 +61,40 @@ class JobFiles:
             with open(self.folder / "losses.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
 
-    def trim_losses(self, before_step: int) -> None:
-        # On resume, forget rows logged after the checkpoint we continue from.
+    def trim_losses(self, step: int) -> None:
+        """On resume from the checkpoint at `step`, forget rows logged after it, and any torn line a kill
+        mid-write left (the log is rewritten whole, then swapped in)."""
+        from .core.jobs import read_jsonl
+
         path = self.folder / "losses.jsonl"
         if self.writer and path.is_file():
-            rows = [ln for ln in path.read_text(encoding="utf-8").splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) < before_step]
-            path.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+            rows = [r for r in read_jsonl(path) if isinstance(r.get("step"), int) and r["step"] <= step]
+            tmp = path.with_name(".losses.jsonl.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+            os.replace(tmp, path)
 
 
-def save_checkpoint(folder: Path, trainer, step: int, elapsed: float) -> None:
-    """Write the checkpoint aside, then swap it in, so a crash never leaves a half checkpoint."""
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's list of names, to the disk (folders cannot be opened on Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(folder: Path, trainer, step: int, elapsed: float, before_swap=None) -> None:
+    """Save a checkpoint so that a complete one is on disk at every instant, whenever the process dies.
+
+    The new checkpoint is written whole into `checkpoint.tmp/` (state.json last) and flushed to the disk;
+    then the previous `checkpoint/` becomes `checkpoint.old/` (the older one is removed first) and the new
+    one is renamed in. Each rename is atomic; killed between the two, `checkpoint.old/` is whole and resume
+    falls back to it (`load_checkpoint`). `before_swap()`, for tests, runs between writing and renaming."""
     from .core.jobs import write_json_atomic
     tmp = folder / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -82,22 +106,41 @@ def save_checkpoint(folder: Path, trainer, step: int, elapsed: float) -> None:
         # Optimiser state is nested Python data; torch.save here, torch.load(weights_only=True) on resume.
         torch.save(opt.state_dict(), tmp / f"{name}.optim")
     write_json_atomic(tmp / "state.json", {"step": step, "elapsed": elapsed})
-    old = folder / "checkpoint.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if (folder / "checkpoint").exists():
-        (folder / "checkpoint").rename(old)
-    tmp.rename(folder / "checkpoint")
-    shutil.rmtree(old, ignore_errors=True)
+    for path in tmp.iterdir():
+        _fsync(path)
+    _fsync(tmp)
+    if before_swap is not None:
+        before_swap()
+    current, old = folder / "checkpoint", folder / "checkpoint.old"
+    if current.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(current, old)
+    os.rename(tmp, current)
+    _fsync(folder)
 
 
 def load_checkpoint(folder: Path, trainer) -> tuple[int, float]:
-    ckpt = folder / "checkpoint"
-    state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
-    for name, module in trainer.modules().items():
-        load_model(trainer.accelerator.unwrap_model(module), str(ckpt / f"{name}.safetensors"))
-    for name, opt in trainer.optimizers().items():
-        opt.load_state_dict(torch.load(ckpt / f"{name}.optim", weights_only=True, map_location="cpu"))
-    return int(state["step"]), float(state.get("elapsed", 0.0))
+    """Load the newest complete checkpoint, falling back to the previous one when the newest is missing or
+    does not load (a damaged file), and say so in the log; returns (step, elapsed seconds)."""
+    from .core.jobs import checkpoints
+
+    problems = []
+    for ckpt in checkpoints(folder):
+        try:
+            state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
+            for name, module in trainer.modules().items():
+                load_model(trainer.accelerator.unwrap_model(module), str(ckpt / f"{name}.safetensors"))
+            for name, opt in trainer.optimizers().items():
+                opt.load_state_dict(torch.load(ckpt / f"{name}.optim", weights_only=True, map_location="cpu"))
+            if ckpt.name != "checkpoint":
+                print(f"resumed from the previous checkpoint ({ckpt.name}, step {state['step']})", flush=True)
+            return int(state["step"]), float(state.get("elapsed", 0.0))
+        except Exception as exc:  # a damaged file in this checkpoint: try the previous one
+            problems.append(f"{ckpt.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            print(f"{ckpt.name} does not load ({problems[-1]}); trying the previous one", flush=True)
+    from .core.errors import StudioError
+    raise StudioError("no checkpoint of this job loads" + (f" ({'; '.join(problems)})" if problems else "")
+                      + "; start a new job instead")
 
 
 def start_from_model(trainer, base: dict) -> list[str]:
@@ -139,8 +182,10 @@ def run(folder: Path, resume: bool = False) -> str:
     set_seed(int(recipe["seed"]), device_specific=True)
     data = load_file(str(folder / "data.safetensors"))
     trainer = family.trainer(config, recipe, accelerator, job_dir=folder)
+    from .core.jobs import checkpoints
+
     start_step, elapsed_before = 0, 0.0
-    if resume and (folder / "checkpoint" / "state.json").is_file():
+    if resume and checkpoints(folder):
         start_step, elapsed_before = load_checkpoint(folder, trainer)
         job.trim_losses(start_step)
     elif spec.get("start_from"):

@@ -8,6 +8,7 @@ environment variables is the *environment*.)
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,13 @@ def _default_home() -> Path:
     if data.is_dir() and os.access(data, os.W_OK):
         return data / "studio"
     return Path.home() / ".studio"
+
+
+def _default_outputs() -> Path:
+    # Inside Gradio's upload folder (the rule of gradio.utils.get_upload_folder, read here without importing
+    # Gradio), so Gradio serves request outputs where they are rather than copying them (core.outputs).
+    gradio = os.environ.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir()) / "gradio")
+    return Path(gradio) / "studio-outputs"
 
 
 def _int(name: str, default: int) -> int:
@@ -46,6 +54,11 @@ class Environment:
     model_cache: int          # loaded models kept in memory
     max_jobs: int             # training jobs running at once
     data_roots: tuple[Path, ...]  # folders the server may read training images from by path
+    outputs_dir: Path         # request outputs (core.outputs), removed when old
+    output_minutes: int       # how long request outputs are kept
+    output_mb: int            # request outputs kept in all, at most
+    login_attempts: int       # failed logins per client before it must wait
+    trust_proxy: bool         # tell clients apart by X-Forwarded-For (behind a proxy you run)
     gallery_mb: int = 2048    # the gallery of outputs: oldest unrated items go past this size
 
     @property
@@ -82,6 +95,11 @@ def environment() -> Environment:
         model_cache=max(1, _int("STUDIO_MODEL_CACHE", 4)),
         max_jobs=max(1, _int("STUDIO_MAX_JOBS", 1)),
         data_roots=roots,
+        outputs_dir=Path(os.environ.get("STUDIO_OUTPUTS") or _default_outputs()).expanduser().resolve(),
+        output_minutes=max(1, _int("STUDIO_OUTPUT_MINUTES", 60)),
+        output_mb=max(1, _int("STUDIO_OUTPUT_MB", 1000)),
+        login_attempts=max(1, _int("STUDIO_LOGIN_ATTEMPTS", 5)),
+        trust_proxy=os.environ.get("STUDIO_TRUST_PROXY", "").strip().lower() in ("1", "true", "yes"),
         gallery_mb=max(1, _int("STUDIO_GALLERY_MB", 2048)),
     )
 

@@ -8,16 +8,22 @@
         sample.png         the latest fixed-seed sample grid
         log.txt            the worker's output
         checkpoint/        the last good checkpoint (weights, optimiser state, step)
+        checkpoint.old/    the one before it, kept as a fallback (see `checkpoints`)
         cancel             present when cancel was asked for
 
 Because everything lives in files, the UI and the API re-attach to a job after a page reload or an app
 restart. The worker is `python -m studio.train <job dir>`, which also runs under `accelerate launch`.
+
+A job folder appears whole or not at all: it is prepared under a hidden name and renamed into place, and a
+job whose worker cannot start is removed again, so a refused request never leaves a job behind. A job
+that has finished, failed or been cancelled can be deleted (`delete`).
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +35,7 @@ from pathlib import Path
 
 from .environment import REPO_ROOT, environment
 from .errors import StudioError
+from .leftovers import process_alive, sweep, writer_prefix
 
 ACTIVE_STATES = ("starting", "preparing", "running", "cancelling")
 FINAL_STATES = ("completed", "cancelled", "failed")
@@ -61,47 +68,108 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 def read_status(folder: Path) -> dict:
     try:
-        return json.loads((folder / "status.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        status = json.loads((folder / "status.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {"state": "starting"}
+    return status if isinstance(status, dict) else {"state": "starting"}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a JSON-lines log, skipping lines that do not parse: a worker killed mid-write leaves a torn
+    last line, and one being written right now is not whole yet."""
+    rows = []
+    if not path.is_file():
+        return rows
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """The job's checkpoints that are complete (their state.json, written last, parses), newest first:
+    `checkpoint/`, then `checkpoint.old/`, which a save keeps until the next one is safely in place."""
+    found = []
+    for name in ("checkpoint", "checkpoint.old"):
+        try:
+            state = json.loads((folder / name / "state.json").read_text(encoding="utf-8"))
+            found.append((int(state["step"]), name == "checkpoint", folder / name))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return [path for _, _, path in sorted(found, reverse=True)]
 
 
 def _alive(job_id: str, pid: int | None) -> bool:
     proc = _processes.get(job_id)
     if proc is not None:
         return proc.poll() is None
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)  # a job started by an earlier run of the app: is its worker still there?
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)  # a job started by an earlier run of the app: is its worker still there?
 
 
 def _worker_command(folder: Path, resume: bool) -> list[str]:
     return [sys.executable, "-m", "studio.train", str(folder)] + (["--resume"] if resume else [])
 
 
+_PREPARING = ".preparing-"
+_DELETING = ".deleting-"
+
+
 def create_job(family: str, model_name: str, config: dict, recipe: dict, dataset: dict,
                write_data, extra: dict | None = None) -> str:
     """Make a job folder with its spec and data (written by `write_data(path)`); returns the job id.
 
-    `extra` adds keys to the spec (shapes, preprocessing, the command that reproduces the run)."""
+    The folder is written under a hidden name and renamed into place once whole, so a failure (or a kill)
+    while writing the data leaves no job listed. `extra` adds keys to the spec (shapes, preprocessing, the
+    command that reproduces the run)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     job_id = f"{stamp}-{model_name}-{uuid.uuid4().hex[:4]}"
-    folder = jobs_dir() / job_id
-    folder.mkdir(parents=True)
-    write_data(folder / "data.safetensors")
-    spec = {"job": job_id, "family": family, "model_name": model_name, "config": config, "recipe": recipe,
-            "dataset": dataset, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "models_dir": str(environment().models_dir), **(extra or {})}
-    write_json_atomic(folder / "status.json", {"job": job_id, "state": "starting", "step": 0,
-                                               "steps": recipe["steps"], "model": model_name})
-    write_json_atomic(folder / "spec.json", spec)
+    staging = jobs_dir() / f"{_PREPARING}{writer_prefix()}-{job_id}"
+    staging.mkdir(parents=True)
+    try:
+        write_data(staging / "data.safetensors")
+        spec = {"job": job_id, "family": family, "model_name": model_name, "config": config, "recipe": recipe,
+                "dataset": dataset, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "models_dir": str(environment().models_dir), **(extra or {})}
+        write_json_atomic(staging / "status.json", {"job": job_id, "state": "starting", "step": 0,
+                                                    "steps": recipe["steps"], "model": model_name})
+        write_json_atomic(staging / "spec.json", spec)
+        os.rename(staging, jobs_dir() / job_id)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return job_id
+
+
+def check_capacity(job_id: str | None = None) -> None:
+    """Refuse when STUDIO_MAX_JOBS jobs (other than `job_id`) are running: asked before any work starts."""
+    busy = [j for j in running_jobs() if j != job_id]
+    if len(busy) >= environment().max_jobs:
+        raise StudioError(f"{len(busy)} training job(s) already running ({', '.join(busy)}); wait for it to "
+                          "finish or cancel it (STUDIO_MAX_JOBS sets how many may run at once)")
+
+
+def delete(job_id: str) -> str:
+    """Remove a finished, failed or cancelled job's folder (its data copy, checkpoints, logs). The model it
+    saved, if any, stays. A running job must be cancelled first."""
+    folder = job_dir(job_id)
+    with _lock:
+        st = status(job_id)
+        if st.get("state") in ACTIVE_STATES:
+            raise StudioError(f"job {job_id} is {st.get('state')}; cancel it first, then delete it")
+        trash = jobs_dir() / f"{_DELETING}{writer_prefix()}-{job_id}"
+        os.rename(folder, trash)  # gone from listings at once, then removed
+        _processes.pop(job_id, None)
+    shutil.rmtree(trash, ignore_errors=True)
+    return f"deleted job {job_id}"
+
+
+def clean_leftovers() -> list[str]:
+    """Remove job folders half prepared or half deleted by a process that died (run at start-up)."""
+    return sweep(jobs_dir(), _PREPARING) + sweep(jobs_dir(), _DELETING)
 
 
 def running_jobs() -> list[str]:
@@ -114,10 +182,7 @@ def start(job_id: str, resume: bool = False) -> dict:
     """Start (or resume) the worker process for a job. Refuses past STUDIO_MAX_JOBS running jobs."""
     folder = job_dir(job_id)
     with _lock:
-        busy = [j for j in running_jobs() if j != job_id]
-        if len(busy) >= environment().max_jobs:
-            raise StudioError(f"{len(busy)} training job(s) already running ({', '.join(busy)}); wait for it to "
-                              "finish or cancel it (STUDIO_MAX_JOBS sets how many may run at once)")
+        check_capacity(job_id)
         (folder / "cancel").unlink(missing_ok=True)
         status = read_status(folder)
         status.update(state="starting", message="resuming from the last checkpoint" if resume else "starting")
@@ -169,7 +234,7 @@ def resume(job_id: str) -> dict:
         raise StudioError(f"job {job_id} is still running")
     if st.get("state") == "completed":
         raise StudioError(f"job {job_id} has completed; its model is {st.get('model')!r}")
-    if not (folder / "checkpoint" / "state.json").is_file():
+    if not checkpoints(folder):
         raise StudioError(f"job {job_id} has no checkpoint to resume from; start a new job instead")
     return start(job_id, resume=True)
 
@@ -189,7 +254,7 @@ def list_jobs() -> list[dict]:
     """Every job, newest first, with its last status."""
     out = []
     for folder in sorted(jobs_dir().iterdir(), reverse=True):
-        if (folder / "spec.json").is_file():
+        if not folder.name.startswith(".") and (folder / "spec.json").is_file():
             st = read_status(folder)
             st["job"] = folder.name
             out.append(st)
@@ -197,16 +262,7 @@ def list_jobs() -> list[dict]:
 
 
 def losses(job_id: str) -> list[dict]:
-    path = job_dir(job_id) / "losses.jsonl"
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line being written right now
-    return rows
+    return read_jsonl(job_dir(job_id) / "losses.jsonl")
 
 
 def log_tail(job_id: str, lines: int = 20) -> str:

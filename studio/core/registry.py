@@ -22,9 +22,7 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import threading
-import time
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -35,6 +33,9 @@ from typing import Callable
 from .. import __version__
 from .environment import environment
 from .errors import StudioError
+from .leftovers import sweep, writer_prefix
+from .outputs import new_output_dir
+from .zips import ARCHIVE_ERRORS, damaged, open_zip
 
 FORMAT_VERSION = 1
 NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters"
@@ -45,13 +46,20 @@ ALLOWED_SUFFIXES = {".json", ".safetensors", ".png", ".jpg", ".jpeg", ".webp", "
                     ".gguf", ".yaml", ".yml"}
 PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".h5"}
 ALLOWED_PLAIN_NAMES = {".gitattributes", "LICENSE", "LICENCE"}
+MAX_IMPORT_ENTRIES = 256  # a model folder holds about ten files; a diffusers pipeline a dozen
+# Files other than weights are read whole (configs, tokenizers, cards, samples): each has a size cap.
+WEIGHT_SUFFIXES = {".safetensors", ".gguf"}
+MAX_FILE_BYTES = {".md": 1 << 20, ".json": 64 << 20}
+MAX_OTHER_FILE_BYTES = 32 << 20
+MAX_META_BYTES = 1 << 20  # studio.json
 _INCOMING = ".incoming"
-_STALE_SECONDS = 3600
 
 
-def read_json(path: Path) -> dict:
-    """A JSON object from a file, or a StudioError saying what is wrong with it."""
+def read_json(path: Path, most_bytes: int = MAX_META_BYTES) -> dict:
+    """A JSON object from a file of at most `most_bytes`, or a StudioError saying what is wrong with it."""
     try:
+        if path.stat().st_size > most_bytes:
+            raise StudioError(f"{path.name} is larger than {most_bytes >> 10} KB")
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StudioError(f"{path.name} is missing") from None
@@ -180,17 +188,20 @@ class Registry:
         return record
 
     def _incoming_dir(self) -> Path:
-        folder = self.models_dir / _INCOMING / uuid.uuid4().hex
+        # Named after this process (core.leftovers), so a later start-up knows which leftovers are dead.
+        folder = self.models_dir / _INCOMING / f"{writer_prefix()}-{uuid.uuid4().hex}"
         folder.mkdir(parents=True)
         return folder
 
-    def _clean_stale_incoming(self) -> None:
-        # Left by a crash mid-save. Only old ones: another process (a training job) may be saving now.
-        incoming = self.models_dir / _INCOMING
-        if incoming.is_dir():
-            for folder in incoming.iterdir():
-                if time.time() - folder.stat().st_mtime > _STALE_SECONDS:
-                    shutil.rmtree(folder, ignore_errors=True)
+    def _clean_stale_incoming(self) -> list[str]:
+        """Remove half-written saves and imports left by a process that died (a crash or a kill mid-save):
+        those whose writer is gone, and any older than an hour. A training worker saving right now (another
+        process, alive) keeps its folder. Returns the names removed."""
+        return sweep(self.models_dir / _INCOMING)
+
+    def clean_incoming(self) -> list[str]:
+        """What start-up runs: `_clean_stale_incoming` (also run whenever a registry is opened)."""
+        return self._clean_stale_incoming()
 
     def _publish(self, tmp: Path, name: str) -> ModelRecord:
         _fsync_tree(tmp)
@@ -221,7 +232,7 @@ class Registry:
     def delete(self, name: str) -> None:
         record = self._user_record(name)
         # Move aside first so the model disappears from listings at once, then remove.
-        trash = self.models_dir / _INCOMING / f"deleted-{uuid.uuid4().hex}"
+        trash = self.models_dir / _INCOMING / f"{writer_prefix()}-deleted-{uuid.uuid4().hex}"
         trash.parent.mkdir(parents=True, exist_ok=True)
         os.rename(record.path, trash)
         shutil.rmtree(trash, ignore_errors=True)
@@ -249,7 +260,7 @@ class Registry:
     def export_zip(self, name: str, dest_dir: Path | None = None) -> Path:
         """Write `<name>.zip` holding the folder `<name>/`; returns its path."""
         record = self.get(name)
-        dest_dir = Path(dest_dir or tempfile.mkdtemp(prefix="studio-export-"))
+        dest_dir = Path(dest_dir) if dest_dir else new_output_dir("export")
         dest_dir.mkdir(parents=True, exist_ok=True)
         target = dest_dir / f"{name}.zip"
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -274,9 +285,9 @@ class Registry:
         if archive.stat().st_size > limit:
             raise StudioError(f"{archive.name} is larger than the {limit >> 20} MB import limit (STUDIO_MAX_IMPORT_MB)")
         try:
-            zf = zipfile.ZipFile(archive)
-        except (zipfile.BadZipFile, OSError):
-            raise StudioError(f"{archive.name} is not a zip archive; export a model from the Models tab to get one") from None
+            zf = open_zip(archive, MAX_IMPORT_ENTRIES)
+        except StudioError as exc:
+            raise StudioError(f"{exc}; export a model from the Models tab to get a studio model zip") from None
         with zf:
             members = self._check_members(zf, limit)
             tmp = self._incoming_dir()
@@ -342,19 +353,29 @@ class Registry:
             if suffix not in ALLOWED_SUFFIXES and leaf not in ALLOWED_PLAIN_NAMES:
                 raise StudioError(f"the archive holds {rel!r}, a file type a model folder does not use; "
                                   f"allowed: {', '.join(sorted(ALLOWED_SUFFIXES))}")
+            most = MAX_FILE_BYTES.get(suffix, MAX_OTHER_FILE_BYTES)
+            if suffix not in WEIGHT_SUFFIXES and info.file_size > most:
+                raise StudioError(f"the archive holds {rel!r} of {info.file_size >> 20} MB; files other than "
+                                  f"weights may be at most {most >> 20} MB")
             members.append((info, rel))
         return members
 
     @staticmethod
     def _extract_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limit: int) -> None:
-        # The sizes in a zip's directory can lie; count the bytes actually unpacked.
+        # The sizes in a zip's directory can lie; count the bytes actually unpacked. A stated size larger
+        # than the data, a bad checksum or a broken stream is the same plain refusal.
         written = 0
-        with zf.open(info) as src, open(target, "wb") as dst:
-            for chunk in iter(lambda: src.read(1 << 20), b""):
-                written += len(chunk)
-                if written > limit or written > info.file_size:
-                    raise StudioError(f"{info.filename!r} unpacks to more than its stated size; refused")
-                dst.write(chunk)
+        try:
+            with zf.open(info) as src, open(target, "wb") as dst:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    written += len(chunk)
+                    if written > limit or written > info.file_size:
+                        raise StudioError(f"{info.filename!r} unpacks to more than its stated size; refused")
+                    dst.write(chunk)
+        except ARCHIVE_ERRORS:
+            raise damaged(f"the archive (at {info.filename!r})") from None
+        if written != info.file_size:
+            raise damaged(f"the archive (at {info.filename!r})")
 
 
 _default: Registry | None = None

@@ -5,11 +5,11 @@ more than it weighs; each limit below is checked while reading, so a hostile arc
 """
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Iterator
 
 from ..core.errors import StudioError
+from ..core.zips import ARCHIVE_ERRORS, damaged, open_zip
 
 MAX_ZIP_MEMBERS = 100_000
 MAX_ZIP_UNPACKED = 2 << 30   # 2 GiB unpacked per archive
@@ -22,14 +22,9 @@ def zip_members(path: Path, suffixes: set[str], wrong_type: str, max_bytes: int 
     in name order, refusing bombs: too many members, more than MAX_ZIP_UNPACKED in all, or a member over
     `max_bytes` (counted while reading, since a zip's stated sizes can lie). Operating-system clutter
     (dot files, __MACOSX) is passed over silently; other file types are reported with `wrong_type`."""
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
-        raise StudioError(f"{path.name} is not a valid zip archive") from None
+    zf = open_zip(path, MAX_ZIP_MEMBERS)
     with zf:
         infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
-        if len(infos) > MAX_ZIP_MEMBERS:
-            raise StudioError(f"{path.name} holds {len(infos)} files; the limit is {MAX_ZIP_MEMBERS}")
         total = 0
         for info in infos:
             name = f"{path.name}/{info.filename}"
@@ -45,8 +40,11 @@ def zip_members(path: Path, suffixes: set[str], wrong_type: str, max_bytes: int 
             total += info.file_size
             if total > MAX_ZIP_UNPACKED:
                 raise StudioError(f"{path.name} unpacks to more than {MAX_ZIP_UNPACKED >> 30} GB; refused")
-            with zf.open(info) as f:
-                data = f.read(max_bytes + 1)
+            try:
+                with zf.open(info) as f:
+                    data = f.read(max_bytes + 1)
+            except ARCHIVE_ERRORS:
+                raise damaged(f"{path.name} (at {info.filename!r})") from None
             if len(data) > max_bytes:
                 yield name, None, "unpacks to more than its stated size"
                 continue

@@ -28,10 +28,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..core.errors import StudioError
 from ..style.losses import mean_std, statistics_loss
 from ..style.tiling import OVERLAP, TILE, run_tiled
 from ..vision.features import efficientnet_lite0
 from .base import Family, LoadedModel, Trainer
+from .checks import choice, whole, wholes
 from .networks.adain_decoder import Decoder, adain
 from .style import SIZES, RandomCrops
 
@@ -162,6 +164,16 @@ class AdaINFamily(Family):
     title = "AdaIN decoder (arbitrary style)"
     pipeline_tag = "image-to-image"
     image_sizes = SIZES
+    config_bounds = {"encoder": choice(*ENCODERS), "layer": choice(*sorted({k for v in ENCODERS.values() for k in v})),
+                     "in_channels": whole(1, 2048), "widths": wholes(1, 512, 1, 6)}
+
+    def check_config_rules(self, config: dict) -> None:
+        layers = ENCODERS[config["encoder"]]
+        if config["layer"] not in layers:
+            raise StudioError(f"config layer must be one of {', '.join(layers)} for the {config['encoder']} encoder")
+        if config["in_channels"] != layers[config["layer"]]:
+            raise StudioError(f"config in_channels must be {layers[config['layer']]}, the width of the encoder's "
+                              f"{config['layer']} features; got {config['in_channels']}")
 
     def default_config(self, image_size: int = 128, channels: int = 3) -> dict:
         layer = "block5_expanded"

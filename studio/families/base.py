@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..core.errors import StudioError
+from .checks import Bound, check_values, check_weights, expected_shapes
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,9 @@ class Family:
     pipeline_tag: str = "unconditional-image-generation"
     image_sizes: tuple[int, ...] = ()  # image families: the sizes they train at
     settings: tuple[Setting, ...] = ()  # sampling settings, validated by `check_settings`
+    # Every architecture key of `default_config` and the values it may take (see `check_config`). The bounds
+    # are wide enough for any model the studio trains and narrow enough that building one stays cheap.
+    config_bounds: dict[str, Bound] = {}
 
     # -- building and storing -------------------------------------------------------------------
     def default_config(self, image_size: int, channels: int) -> dict:
@@ -179,6 +183,32 @@ class Family:
         module.to(device).eval()
         return LoadedModel(name=meta.get("name", folder.name), family=self, meta=meta, module=module, device=device)
 
+    # -- checking a stored model before it is built ---------------------------------------------
+    def check_config(self, config: dict) -> dict:
+        """`config` (studio.json's "config", or a training request's) with every key known and every value
+        within `config_bounds`, checked before anything is built; a StudioError naming the first key that is
+        not. Families add rules between values in `check_config_rules`."""
+        check_values(config, self.config_bounds, "the model config")
+        self.check_config_rules(config)
+        return config
+
+    def check_config_rules(self, config: dict) -> None:
+        """Rules between config values (a width divisible by a group count, one flag per block); none here."""
+
+    def expected_weights(self, folder: Path, config: dict) -> dict[str, tuple[dict[str, tuple[int, ...]], set[str]]]:
+        """For each weights file `load` reads (its path inside the folder): the tensor shapes it must hold
+        and the tied duplicates it may leave out, computed on the meta device (no memory). Families that
+        build from their own config files (diffusers, transformers) check those files' values here first."""
+        return {"model.safetensors": expected_shapes(lambda: self.build(config))}
+
+    def check_stored(self, folder: Path, meta: dict) -> None:
+        """Everything `load` will read from a folder that came from outside (an imported archive), checked
+        before `load` runs: every config value within bounds, then each weights file's header against the
+        shapes those values give. Only the headers are read, so refusing a hostile model costs nothing."""
+        config = self.check_config(meta.get("config"))
+        for relative, (shapes, tied) in self.expected_weights(folder, config).items():
+            check_weights(folder / relative, shapes, tied)
+
     # -- sampling -------------------------------------------------------------------------------
     def check_settings(self, given: dict) -> dict:
         """Fill defaults and validate ranges; refuse settings that belong to other families."""
@@ -193,12 +223,19 @@ class Family:
         """The starting latents for each seed, drawn on the CPU, one generator per seed."""
         raise NotImplementedError
 
-    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
-        """Images (N, C, H, W) in [0, 1] on the CPU for the given latents."""
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict,
+               progress: Callable[[int, int], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] on the CPU for the given latents.
+
+        Iterative decoders (diffusion) call `progress(done, total)` after each of their steps and raise
+        InterruptedError when `cancelled()` turns True between steps; one-pass decoders may ignore both."""
         raise NotImplementedError
 
-    def sample(self, model: LoadedModel, seeds: list[int], settings: dict) -> torch.Tensor:
-        return self.decode(model, self.latents(model, seeds), settings)
+    def sample(self, model: LoadedModel, seeds: list[int], settings: dict,
+               progress: Callable[[int, int], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> torch.Tensor:
+        return self.decode(model, self.latents(model, seeds), settings, progress=progress, cancelled=cancelled)
 
     def encode(self, model: LoadedModel, images: torch.Tensor, settings: dict, *, steps: int = 200,
                seed: int = 0, progress: Callable[[float, str], None] | None = None,

@@ -22,9 +22,81 @@ from ..core.devices import inference_autocast
 from ..core.errors import StudioError
 from ..core.seeds import generator
 from .base import Encoded, Family, LoadedModel, Setting, Trainer
+from .checks import (
+    check_values,
+    choice,
+    expected_shapes,
+    flag,
+    flags,
+    number,
+    read_json_file,
+    text,
+    texts,
+    whole,
+    wholes,
+)
 
 SIZES = (16, 32, 64)
 SAMPLERS = ("ddim", "dpm++", "ddpm")
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
+
+# What a stored model's own diffusers files may say. `load` builds the UNet from `unet/config.json` and the
+# noise schedule from `scheduler/scheduler_config.json` (not from studio.json), so their values are what
+# decides the memory a model takes: each is bounded. Keys starting with "_" are diffusers' bookkeeping.
+DOWN_BLOCKS = ("DownBlock2D", "AttnDownBlock2D", "ResnetDownsampleBlock2D", "SkipDownBlock2D", "AttnSkipDownBlock2D")
+UP_BLOCKS = ("UpBlock2D", "AttnUpBlock2D", "ResnetUpsampleBlock2D", "SkipUpBlock2D", "AttnSkipUpBlock2D")
+UNET_BOUNDS = {
+    "sample_size": whole(4, 256), "in_channels": whole(1, 4), "out_channels": whole(1, 4),
+    "center_input_sample": flag(optional=True),
+    "time_embedding_type": choice("positional", "fourier", "learned", optional=True),
+    "time_embedding_dim": whole(1, 4096, optional=True), "freq_shift": number(0, 10, optional=True),
+    "flip_sin_to_cos": flag(optional=True),
+    "down_block_types": texts(32, 1, 6), "up_block_types": texts(32, 1, 6),
+    "mid_block_type": choice("UNetMidBlock2D", optional=True),
+    "block_out_channels": wholes(8, 1024, 1, 6), "layers_per_block": whole(1, 4),
+    "mid_block_scale_factor": number(0, 10, optional=True), "downsample_padding": whole(0, 4, optional=True),
+    "downsample_type": choice("conv", "resnet", optional=True), "upsample_type": choice("conv", "resnet", optional=True),
+    "dropout": number(0, 1, optional=True), "act_fn": choice("silu", "swish", "mish", "gelu", "relu", optional=True),
+    "attention_head_dim": whole(1, 1024, optional=True), "norm_num_groups": whole(1, 128, optional=True),
+    "attn_norm_num_groups": whole(1, 128, optional=True), "norm_eps": number(0, 1, optional=True),
+    "resnet_time_scale_shift": choice("default", "scale_shift", optional=True), "add_attention": flag(optional=True),
+    "class_embed_type": choice("timestep", "identity", optional=True),
+    "num_class_embeds": whole(1, 10_000, optional=True), "num_train_timesteps": whole(1, 10_000, optional=True),
+}
+SCHEDULER_BOUNDS = {
+    "num_train_timesteps": whole(1, 10_000), "beta_start": number(0, 1, optional=True),
+    "beta_end": number(0, 1, optional=True), "beta_schedule": choice(*BETA_SCHEDULES, optional=True),
+    "trained_betas": choice(None, optional=True),  # a list would be as long as it says: not accepted
+    "variance_type": choice("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned",
+                            "learned_range", optional=True),
+    "clip_sample": flag(optional=True), "clip_sample_range": number(0, 100, optional=True),
+    "prediction_type": choice("epsilon", "sample", "v_prediction", optional=True),
+    "thresholding": flag(optional=True), "dynamic_thresholding_ratio": number(0, 1, optional=True),
+    "sample_max_value": number(0, 100, optional=True),
+    "timestep_spacing": choice("leading", "trailing", "linspace", optional=True),
+    "steps_offset": whole(0, 1000, optional=True), "rescale_betas_zero_snr": flag(optional=True),
+    "set_alpha_to_one": flag(optional=True), "skip_prk_steps": flag(optional=True),
+}
+
+
+def check_unet_config(config: dict) -> dict:
+    """A diffusers `UNet2DModel` config within UNET_BOUNDS, with one block type per width."""
+    check_values(config, UNET_BOUNDS, "unet/config.json", ignore=lambda key: key.startswith("_"))
+    if config.get("_class_name", "UNet2DModel") != "UNet2DModel":
+        raise StudioError("unet/config.json must describe a UNet2DModel (unconditional images)")
+    widths = config["block_out_channels"]
+    for key, allowed in (("down_block_types", DOWN_BLOCKS), ("up_block_types", UP_BLOCKS)):
+        blocks = config[key]
+        if len(blocks) != len(widths):
+            raise StudioError(f"unet/config.json needs one {key} entry per block_out_channels entry")
+        wrong = [b for b in blocks if b not in allowed]
+        if wrong:
+            raise StudioError(f"unet/config.json: {key} may hold {', '.join(allowed)}; got {wrong[0]!r}")
+    groups = config.get("norm_num_groups") or 32
+    if any(w % groups for w in widths):
+        raise StudioError(f"unet/config.json: every block_out_channels entry must be a multiple of "
+                          f"norm_num_groups ({groups})")
+    return config
 
 
 def unet_from_config(config: dict):
@@ -89,8 +161,13 @@ def _noise_seed(latent: torch.Tensor) -> int:
 
 @torch.no_grad()
 def denoise(unet, scheduler_config: dict, latents: torch.Tensor, sampler: str = "ddim", steps: int = 25,
-            eta: float = 0.0, device: torch.device | None = None) -> torch.Tensor:
-    """Run a sampler from starting noise `latents` (N, C, H, W) to images (N, C, H, W) in [0, 1] on the CPU."""
+            eta: float = 0.0, device: torch.device | None = None, progress: Callable[[int, int], None] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> torch.Tensor:
+    """Run a sampler from starting noise `latents` (N, C, H, W) to images (N, C, H, W) in [0, 1] on the CPU.
+
+    `progress(done, steps)` is called after each denoising step; `cancelled()` turning True stops the loop
+    before its next step with InterruptedError (a step of a 16-image batch takes well under a second on a CPU,
+    so Stop is felt at once)."""
     device = device or next(unet.parameters()).device
     scheduler = sampling_scheduler(sampler, scheduler_config)
     if not 1 <= steps <= scheduler.config.num_train_timesteps:
@@ -99,13 +176,17 @@ def denoise(unet, scheduler_config: dict, latents: torch.Tensor, sampler: str = 
     scheduler.set_timesteps(steps)
     noise_generators = [generator(_noise_seed(z)) for z in latents]
     x = latents.to(device) * scheduler.init_noise_sigma
-    for t in scheduler.timesteps:
+    for i, t in enumerate(scheduler.timesteps):
+        if cancelled is not None and cancelled():
+            raise InterruptedError("cancelled")
         with inference_autocast(device):
             eps = unet(scheduler.scale_model_input(x, t), t).sample.float()
         extra = {"generator": noise_generators} if sampler in ("ddpm", "ddim") else {}
         if sampler == "ddim":
             extra["eta"] = eta
         x = scheduler.step(eps, t, x, **extra).prev_sample
+        if progress is not None:
+            progress(i + 1, len(scheduler.timesteps))
     return ((x.float().cpu() + 1) / 2).clamp(0, 1)
 
 
@@ -220,6 +301,33 @@ class DiffusionFamily(Family):
         Setting("eta", 0.0, 0.0, 1.0, help="DDIM only: 0 is deterministic, 1 adds fresh noise like DDPM"),
     )
 
+    # The studio config is what training wrote; a pipeline imported with `import_diffusers_pipeline` records
+    # only its size, channels and source. What is built comes from the diffusers files (`expected_weights`).
+    config_bounds = {
+        "image_size": whole(4, 256), "channels": whole(1, 4),
+        "block_out_channels": wholes(8, 1024, 1, 6, optional=True), "attention": flags(1, 6, optional=True),
+        "layers_per_block": whole(1, 4, optional=True), "norm_num_groups": whole(1, 128, optional=True),
+        "attention_head_dim": whole(1, 1024, optional=True), "mid_attention": flag(optional=True),
+        "num_train_timesteps": whole(1, 10_000, optional=True), "beta_schedule": choice(*BETA_SCHEDULES, optional=True),
+        "imported_from": text(256, optional=True),
+    }
+
+    def check_config_rules(self, config: dict) -> None:
+        widths, attention = config.get("block_out_channels"), config.get("attention")
+        if widths is not None and attention is not None and len(widths) != len(attention):
+            raise StudioError("the diffusion config needs one attention flag per block width")
+
+    def expected_weights(self, folder: Path, config: dict):
+        """The UNet's weights as its own `unet/config.json` gives them, after bounding every value of it and
+        of the noise schedule."""
+        from diffusers import UNet2DModel
+
+        unet_config = check_unet_config(read_json_file(folder / "unet" / "config.json"))
+        check_values(read_json_file(folder / "scheduler" / "scheduler_config.json"), SCHEDULER_BOUNDS,
+                     "scheduler/scheduler_config.json", ignore=lambda key: key.startswith("_"))
+        clean = {k: v for k, v in unet_config.items() if not k.startswith("_")}
+        return {"unet/diffusion_pytorch_model.safetensors": expected_shapes(lambda: UNet2DModel.from_config(clean))}
+
     def check_settings(self, given: dict) -> dict:
         checked = super().check_settings(given)
         if checked["sampler"] != "ddim" and checked["eta"] != 0:
@@ -267,9 +375,11 @@ class DiffusionFamily(Family):
         shape = (cfg.in_channels, *((size, size) if isinstance(size, int) else size))
         return torch.stack([torch.randn(shape, generator=generator(s)) for s in seeds])
 
-    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict, progress=None,
+               cancelled=None) -> torch.Tensor:
         return denoise(model.module, model.extras["scheduler_config"], latents, settings.get("sampler", "ddim"),
-                       int(settings.get("steps", 25)), float(settings.get("eta", 0.0)), model.device)
+                       int(settings.get("steps", 25)), float(settings.get("eta", 0.0)), model.device,
+                       progress=progress, cancelled=cancelled)
 
     def encode(self, model: LoadedModel, images: torch.Tensor, settings: dict, *, steps: int = 200,
                seed: int = 0, progress=None, cancelled=None) -> Encoded:

@@ -33,6 +33,7 @@ from ..core.errors import StudioError
 from ..core.seeds import generator
 from ..vision.perceptual import FEATURE_SIZE, perceptual_distance
 from .base import Encoded, Family, LoadedModel, Setting, Trainer
+from .checks import choice, whole
 from .networks.dcgan import SIZES, Generator
 
 SMALL_SET = 2000  # below this many images, DiffAugment is on when the recipe says "auto"
@@ -318,6 +319,8 @@ class GANFamily(Family):
         Setting("truncation", 1.0, 0.0, 2.0,
                 help="scales the latents toward their mean: below 1 is cleaner and less varied, above 1 wilder"),
     )
+    config_bounds = {"image_size": choice(*SIZES), "channels": choice(1, 3), "latent_dim": whole(1, 1024),
+                     "width": whole(1, 512), "d_width": whole(1, 512), "max_width": whole(1, 1024)}
 
     def default_config(self, image_size: int, channels: int) -> dict:
         width = {32: 64, 64: 48, 128: 32}[image_size]
@@ -337,7 +340,9 @@ class GANFamily(Family):
         return torch.stack([torch.randn(model.module.latent_dim, generator=generator(s)) for s in seeds])
 
     @torch.no_grad()
-    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict, progress=None,
+               cancelled=None) -> torch.Tensor:
+        # One forward pass: nothing to report or to stop part-way.
         z = latents * float(settings.get("truncation", 1.0))
         with inference_autocast(model.device):
             images = model.module(z.to(model.device))

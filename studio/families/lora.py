@@ -5,20 +5,88 @@ the base model's tokenizer; `studio.json` points at the base model in `config["b
 means the same on any machine, never an absolute path: a studio text model's name, "SmolLM2-135M-Instruct",
 a Hub id, or a transformers folder's path relative to its STUDIO_DATA_ROOTS folder. peft's
 `adapter_config.json` names the base's Hub id where it has one (SmolLM2's is HuggingFaceTB/SmolLM2-135M-Instruct),
-so `AutoPeftModelForCausalLM.from_pretrained(folder)` works outside the studio. Loading builds the base
+so `AutoPeftModelForCausalLM.from_pretrained(folder)` works outside the studio. An imported adapter is data,
+never a pointer: its base must be a studio model, the built-in model or a Hub id, never a server folder
+(`check_stored` refuses one at import, and `load_base` never reads a folder for it). Loading builds the base
 model afresh (never the registry's cached copy, which peft would modify in place) and attaches the
 adapter; `merge` folds the adapter into the base weights (peft `merge_and_unload`) for a standalone model.
 Training reuses the text family's loop: only the LoRA weights train, and checkpoints keep only them.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 
 from ..core.errors import StudioError
 from .base import Family, LoadedModel
-from .text import TextFamily, TextModel, TextTrainer
+from .checks import (
+    choice,
+    flag,
+    identifier,
+    number,
+    read_header,
+    read_json_file,
+    text,
+    texts,
+    whole,
+)
+from .text import TextFamily, TextModel, TextTrainer, check_tokenizer_files
+
+# adapter_config.json is what peft reads to shape the adapter, so its values are bounded like a config.
+# Keys not listed must be off (null, false, empty): peft's other options copy whole modules, replicate layers
+# or run initialisations (LoftQ, PiSSA, EVA...) that an adapter trained here never uses.
+ADAPTER_BOUNDS = {
+    "peft_type": choice("LORA"), "task_type": choice("CAUSAL_LM", optional=True), "r": whole(1, 256),
+    "lora_alpha": number(0, 4096), "lora_dropout": number(0, 1, optional=True),
+    "bias": choice("none", "all", "lora_only", optional=True), "fan_in_fan_out": flag(optional=True),
+    "inference_mode": flag(optional=True), "init_lora_weights": flag(optional=True),
+    "use_rslora": flag(optional=True), "use_dora": flag(optional=True), "lora_bias": flag(optional=True),
+    "base_model_name_or_path": text(256, optional=True), "revision": text(64, optional=True),
+    "peft_version": text(64, optional=True), "megatron_core": text(64, optional=True),
+    "qalora_group_size": whole(1, 4096, optional=True),
+}
+MAX_ADAPTER_TENSORS = 4096
+MAX_ADAPTER_PARAMETERS = 64_000_000
+_LORA_TENSOR = ("lora_A.weight", "lora_B.weight", "lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector")
+
+
+def check_adapter_config(config: dict) -> dict:
+    """adapter_config.json within ADAPTER_BOUNDS, target modules plain names, every other option off."""
+    for key, bound in ADAPTER_BOUNDS.items():
+        bound.check(f"{key} (adapter_config.json)", config.get(key))
+    targets = config.get("target_modules")
+    names = [targets] if isinstance(targets, str) else targets
+    if not isinstance(names, list) or not 1 <= len(names) <= 64:
+        raise StudioError("adapter_config.json: target_modules must be a module name or a list of 1 to 64 of them")
+    for i, name in enumerate(names):
+        identifier(f"target_modules[{i}] (adapter_config.json)", name)
+    for key, value in config.items():
+        if key not in ADAPTER_BOUNDS and key != "target_modules" and value not in (None, False, {}, []):
+            raise StudioError(f"adapter_config.json sets {key!r}, an option adapters trained here never use; "
+                              "only plain LoRA adapters are imported")
+    return config
+
+
+def check_adapter_weights(path, rank: int) -> None:
+    """An adapter's safetensors header: only LoRA tensors of rank `rank`, within size bounds. (The shapes an
+    adapter must have depend on its base model, which is only built once these checks pass; peft then
+    refuses an adapter that does not fit it.)"""
+    shapes = read_header(path)
+    if not shapes or len(shapes) > MAX_ADAPTER_TENSORS:
+        raise StudioError(f"{path.name} must hold 1 to {MAX_ADAPTER_TENSORS} LoRA tensors; it holds {len(shapes)}")
+    total = 0
+    for key, shape in shapes.items():
+        if not key.startswith("base_model.model.") or not any(key.endswith(t) or f".{t}." in key for t in _LORA_TENSOR):
+            raise StudioError(f"{path.name} holds {key[:80]!r}, which is not a LoRA adapter tensor")
+        if len(shape) > 2 or any(d > 262_144 for d in shape):
+            raise StudioError(f"{path.name}: {key[:80]!r} has shape {list(shape)}, too large for an adapter")
+        if ("lora_A" in key and shape[0] != rank) or ("lora_B" in key and shape[-1] != rank):
+            raise StudioError(f"{path.name}: {key[:80]!r} has shape {list(shape)}, not of the adapter's rank {rank}")
+        total += math.prod(shape)
+    if total > MAX_ADAPTER_PARAMETERS:
+        raise StudioError(f"{path.name} holds {total:,} parameters; an adapter holds at most {MAX_ADAPTER_PARAMETERS:,}")
 
 
 def portable_base(source: str) -> str:
@@ -56,11 +124,18 @@ def data_root_folder(source: str) -> Path | None:
     return None
 
 
-def load_base(source: str, device: torch.device):
+def load_base(source: str, device: torch.device, folders: bool = True):
     """(model, tokenizer) of a LoRA's base: a registry text model by name, a folder under STUDIO_DATA_ROOTS by
-    its relative path, else a pretrained source."""
+    its relative path, else a pretrained source. `folders=False` (an imported adapter) reads no folder on the
+    server at all: only a studio model, the built-in model or a Hub id."""
     from ..core.registry import default_registry
-    from .pretrained import load_causal_lm_folder, load_pretrained
+    from .pretrained import (
+        check_model_reference,
+        load_causal_lm_folder,
+        load_pretrained,
+        not_found,
+        reference_kind,
+    )
 
     registry = default_registry()
     try:
@@ -70,6 +145,11 @@ def load_base(source: str, device: torch.device):
                 raise StudioError(f"{source!r} is not a text model a LoRA adapter can build on")
             loaded = TextFamily().load(record.path, record.meta, device)
             return loaded.module, loaded.extras["tokenizer"]
+        if not folders:
+            check_model_reference(source)
+            if reference_kind(source) not in ("builtin", "hub"):
+                raise not_found(source)
+            return load_pretrained(source, device)
         folder = data_root_folder(source)
         if folder is not None:
             return load_causal_lm_folder(folder, device)
@@ -84,7 +164,14 @@ def load_base_tokenizer(source: str):
     from transformers import AutoTokenizer
 
     from ..core.registry import default_registry
-    from .pretrained import BUILTIN_PRETRAINED, SMOLLM2_HUB, load_hub, smollm2_file
+    from .pretrained import (
+        BUILTIN_PRETRAINED,
+        SMOLLM2_HUB,
+        check_pretrained_source,
+        load_hub,
+        reference_kind,
+        smollm2_file,
+    )
 
     registry = default_registry()
     try:
@@ -95,6 +182,7 @@ def load_base_tokenizer(source: str):
             return AutoTokenizer.from_pretrained(str(record.path))
         if data_root_folder(source) is not None:
             return AutoTokenizer.from_pretrained(str(data_root_folder(source)), trust_remote_code=False)
+        kind = reference_kind(source)
         if source in BUILTIN_PRETRAINED:
             try:
                 path = smollm2_file()
@@ -105,9 +193,10 @@ def load_base_tokenizer(source: str):
                     raise StudioError(f"{missing}; its Hub copy {SMOLLM2_HUB} could not be fetched either "
                                       f"({offline})") from None
             return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        if Path(source).expanduser().is_dir():
-            return AutoTokenizer.from_pretrained(str(Path(source).expanduser()), trust_remote_code=False)
-        return load_hub(source, torch.device("cpu"))[1]
+        if kind == "hub":
+            return load_hub(source, torch.device("cpu"), tokenizer_only=True)
+        folder = check_pretrained_source(source)  # refuses names of missing models and folders outside the roots
+        return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     except StudioError as exc:
         raise StudioError(f"the base model {source!r} is not available here: {exc}") from None
     except (OSError, ValueError) as exc:
@@ -164,6 +253,28 @@ class LoraFamily(Family):
     library_name = "peft"
     pipeline_tag = "text-generation"
     settings = TextFamily.settings
+    config_bounds = {"base_model": text(256), "r": whole(1, 256), "alpha": number(0, 4096), "dropout": number(0, 1),
+                     "target_modules": texts(128, 1, 64, optional=True)}
+
+    def check_config_rules(self, config: dict) -> None:
+        for i, name in enumerate(config.get("target_modules") or []):
+            identifier(f"target_modules[{i}]", name)
+
+    def expected_weights(self, folder: Path, config: dict):
+        raise NotImplementedError("an adapter's shapes depend on its base model; see check_stored")
+
+    def check_stored(self, folder: Path, meta: dict) -> None:
+        """An imported adapter names its base as data (a studio model, the built-in model or a Hub id, never a
+        server folder); its adapter_config.json is bounded and its header holds only LoRA tensors of its rank."""
+        from .pretrained import check_model_reference
+
+        config = self.check_config(meta.get("config"))
+        check_model_reference(config["base_model"])
+        adapter = check_adapter_config(read_json_file(folder / "adapter_config.json"))
+        if adapter["r"] != config["r"]:
+            raise StudioError(f"adapter_config.json has rank {adapter['r']}, studio.json {config['r']}")
+        check_adapter_weights(folder / "adapter_model.safetensors", adapter["r"])
+        check_tokenizer_files(folder)
 
     def default_config(self, base_model: str) -> dict:
         # target_modules None: peft's defaults per architecture (GPT-2 c_attn; Llama q_proj and v_proj).
@@ -190,7 +301,8 @@ class LoraFamily(Family):
             raise StudioError("this LoRA adapter's studio.json names no base model (config.base_model)")
         if not (folder / "adapter_model.safetensors").is_file():
             raise StudioError("adapter_model.safetensors is missing")
-        base, base_tokenizer = load_base(base_name, device)
+        # An adapter that came in an archive is data: its base is never looked for in the server's folders.
+        base, base_tokenizer = load_base(base_name, device, folders=not meta.get("imported"))
         try:
             model = PeftModel.from_pretrained(base, str(folder))
         except (OSError, ValueError, RuntimeError, KeyError) as exc:

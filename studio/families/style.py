@@ -32,6 +32,7 @@ from ..style.losses import content_loss, gram, style_loss, tv_loss
 from ..style.tiling import OVERLAP, TILE, run_tiled
 from ..vision.features import efficientnet_style_network
 from .base import Family, LoadedModel, Trainer
+from .checks import whole
 from .networks.transformer_net import TransformerNet
 
 SIZES = (64, 96, 128, 160, 192, 256)
@@ -137,6 +138,7 @@ class StyleFamily(Family):
     title = "per-style network (Johnson et al.)"
     pipeline_tag = "image-to-image"
     image_sizes = SIZES
+    config_bounds = {"width": whole(1, 128), "residual_blocks": whole(0, 16)}
 
     def default_config(self, image_size: int = 128, channels: int = 3) -> dict:
         return {"width": 16, "residual_blocks": 3}

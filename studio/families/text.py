@@ -30,6 +30,15 @@ import torch.nn.functional as F
 from ..core.errors import StudioError
 from ..core.seeds import generator
 from .base import Family, LoadedModel, Setting, Trainer
+from .checks import (
+    check_values,
+    choice,
+    expected_shapes,
+    number,
+    read_json_file,
+    text,
+    whole,
+)
 
 SIZES = {  # name: (layers, heads, width)
     "tiny": (2, 2, 64),
@@ -37,6 +46,20 @@ SIZES = {  # name: (layers, heads, width)
     "medium": (6, 6, 192),
     "large": (8, 8, 320),
 }
+# A text model is built from its transformers config.json, so that file's sizes are bounded, and only
+# architectures of the kind the studio makes or merges into (decoder-only transformers) are read.
+ARCHITECTURES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "olmo2", "smollm3")
+TRANSFORMERS_BOUNDS = {
+    "model_type": choice(*ARCHITECTURES),
+    **{k: whole(1, 262_144, optional=True) for k in ("vocab_size",)},
+    **{k: whole(1, 32_768, optional=True) for k in ("n_positions", "max_position_embeddings", "n_ctx")},
+    **{k: whole(1, 8192, optional=True) for k in ("n_embd", "hidden_size")},
+    **{k: whole(1, 64, optional=True) for k in ("n_layer", "num_hidden_layers")},
+    **{k: whole(1, 128, optional=True) for k in ("n_head", "num_attention_heads", "num_key_value_heads")},
+    **{k: whole(1, 32_768, optional=True) for k in ("n_inner", "intermediate_size")},
+    "head_dim": whole(1, 1024, optional=True),
+}
+MAX_TOKENIZER_BYTES = 64 << 20
 PREVIEW_PROMPT = "\n"
 PREVIEW_TOKENS = 240
 
@@ -55,6 +78,23 @@ def text_config(size: str, vocab_size: int, context: int, dropout: float = 0.0) 
     layers, heads, width = SIZES[size]
     return {"size": size, "vocab_size": int(vocab_size), "n_positions": int(context), "n_layer": layers,
             "n_head": heads, "n_embd": width, "dropout": float(dropout)}
+
+
+def check_tokenizer_files(folder: Path) -> None:
+    """Tokenizer files are parsed into memory whole: refuse ones far larger than any real vocabulary's."""
+    for path in folder.glob("*"):
+        if path.is_file() and path.name.startswith(("tokenizer", "vocab", "merges", "special_tokens")) \
+                and path.stat().st_size > MAX_TOKENIZER_BYTES:
+            raise StudioError(f"{path.name} is larger than {MAX_TOKENIZER_BYTES >> 20} MB; a tokenizer is a few MB")
+
+
+def check_transformers_config(config: dict) -> dict:
+    """A transformers config.json of a supported architecture with every size within TRANSFORMERS_BOUNDS;
+    its other keys must be short plain values."""
+    check_values(config, TRANSFORMERS_BOUNDS, "config.json", ignore=lambda key: True)
+    if config.get("trust_remote_code") or config.get("auto_map"):
+        raise StudioError("config.json asks to run the model's own code; the studio never does")
+    return config
 
 
 def build_gpt2(config: dict):
@@ -317,8 +357,36 @@ class TextFamily(Family):
                 "weight_decay": 0.1, "beta2": 0.99, "eval_every": 100, "eval_windows": 200, "seed": 0,
                 "size": "small", "tokenizer": "char", "vocab_size": 2048, "val_fraction": 0.1, "dropout": 0.0}
 
+    # studio.json's config: what training wrote (all of it), or, for a merged LoRA adapter, where it came from.
+    config_bounds = {
+        "size": choice(*SIZES, optional=True), "vocab_size": whole(1, 262_144, optional=True),
+        "n_positions": whole(1, 32_768, optional=True), "n_layer": whole(1, 64, optional=True),
+        "n_head": whole(1, 128, optional=True), "n_embd": whole(1, 8192, optional=True),
+        "dropout": number(0, 1, optional=True), "merged_from": text(64, optional=True),
+        "base_model": text(256, optional=True),
+    }
+
     def build(self, config: dict):
         return build_gpt2(config)
+
+    def expected_weights(self, folder: Path, config: dict):
+        """The network as its own config.json describes it (that is what `load` builds), after bounding it."""
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        check_transformers_config(read_json_file(folder / "config.json"))
+        check_tokenizer_files(folder)
+        try:
+            hf_config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StudioError(f"config.json does not describe a language model ({str(exc).splitlines()[0]})") from None
+        return {"model.safetensors": expected_shapes(lambda: AutoModelForCausalLM.from_config(hf_config))}
+
+    def check_stored(self, folder: Path, meta: dict) -> None:
+        from .pretrained import check_model_reference
+
+        super().check_stored(folder, meta)
+        if meta["config"].get("base_model") is not None:
+            check_model_reference(meta["config"]["base_model"])
 
     def save(self, module: TextModel, folder: Path) -> None:
         module.model.save_pretrained(str(folder), safe_serialization=True)

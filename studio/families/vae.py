@@ -15,6 +15,7 @@ from ..core.devices import inference_autocast
 from ..core.errors import StudioError
 from ..core.seeds import generator
 from .base import Encoded, Family, LoadedModel, Setting, Trainer
+from .checks import choice, whole
 from .networks.conv_vae import SIZES, ConvVAE
 
 
@@ -65,6 +66,8 @@ class VAEFamily(Family):
     settings = (
         Setting("temperature", 1.0, 0.0, 2.0, help="scales the latent noise: lower is safer, higher is wilder"),
     )
+    config_bounds = {"image_size": choice(*SIZES), "channels": choice(1, 3), "latent_dim": whole(1, 1024),
+                     "base_width": whole(1, 256, optional=True), "max_width": whole(1, 1024, optional=True)}
 
     def default_config(self, image_size: int, channels: int) -> dict:
         return {"image_size": image_size, "channels": channels, "latent_dim": 32,
@@ -81,7 +84,9 @@ class VAEFamily(Family):
         return torch.stack([torch.randn(model.module.latent_dim, generator=generator(s)) for s in seeds])
 
     @torch.no_grad()
-    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict) -> torch.Tensor:
+    def decode(self, model: LoadedModel, latents: torch.Tensor, settings: dict, progress=None,
+               cancelled=None) -> torch.Tensor:
+        # One forward pass: nothing to report or to stop part-way.
         z = latents * settings.get("temperature", 1.0)
         with inference_autocast(model.device):
             logits = model.module.decode_logits(z.to(model.device))

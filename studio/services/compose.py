@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 
 from .. import __version__
 from ..core.errors import StudioError, check_number
+from ..core.outputs import new_output_dir
 from ..core.seeds import resolve_seed
 from ..data.abc import parse_tune
 from ..families.text import context_length, generate_tokens
@@ -102,7 +102,7 @@ def opening(title: str, key: str, metre: str, unit: str, tempo: int, melody: str
     fields = {"T": title, "M": metre, "L": unit, "K": key}
     if not melody.strip():
         return fields, [], notes
-    if re.search(r"^K:", melody, flags=re.M):
+    if re.search(r"^K:", melody, flags=re.MULTILINE):
         found = notation.check_lines(melody)
         tune = parse_tune(melody)
         for name in ("T", "M", "L", "K"):
@@ -288,7 +288,7 @@ def _or(value, name: str):
 
 def _write_outputs(tune: notation.CheckedTune, svg: str, params: dict, notes: list[str], seconds: float,
                    player: str, out_dir: Path | None) -> Composition:
-    out = Path(out_dir or tempfile.mkdtemp(prefix="studio-compose-"))
+    out = Path(out_dir) if out_dir else new_output_dir("compose")
     out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9]+", "-", params["title"]).strip("-").lower()[:40] or "tune"
     stem = f"{stem}-{params['seed']}"

@@ -6,7 +6,6 @@ An image (a seed's, or the artist's own, encoded) is moved along the model's pri
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -17,6 +16,7 @@ from .. import __version__
 from ..core.environment import environment
 from ..core.errors import StudioError
 from ..core.media import save_png, to_pil
+from ..core.outputs import new_output_dir
 from ..core.seeds import check_seed
 from ..latent.directions import directions_for, move
 from .interpolate import RESAMPLING, encode_keyframes, load_keyframe_images, output_size
@@ -86,6 +86,6 @@ def move_along(model: str, amounts: list[float], seed: int | None = 0, image: st
         pil = pil.resize((side, side), RESAMPLING[resample])
     params = {"model": record.name, "weights": loaded.weights_hash, "family": family.name, **checked, **source,
               "directions": [round(a, 4) for a in amounts], "studio_version": __version__}
-    out = Path(out_dir or tempfile.mkdtemp(prefix="studio-move-"))
+    out = Path(out_dir) if out_dir else new_output_dir("move")
     tag = "-".join(f"{a:+.2f}" for a in amounts) or "0"
     return save_png(pil, out / f"{record.name}-moved-{tag}.png", params), params

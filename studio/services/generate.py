@@ -1,15 +1,16 @@
 """Unconditional image generation: the function behind the Generate tab, `/generate` and the CLI."""
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from .. import __version__
 from ..core.errors import StudioError, check_number
 from ..core.media import grid, read_png_parameters, save_png, to_pil, zip_files
+from ..core.outputs import new_output_dir
 from ..core.seeds import resolve_seed, seed_range
 from ..families import FAMILIES
 from .gallery import save_to_gallery
@@ -17,6 +18,11 @@ from .models import load_image_model
 from .zerogpu import on_gpu
 
 MAX_COUNT = 64
+# Images are sampled in chunks of this many: a Stop keeps every finished chunk, and a diffusion step of one
+# chunk takes well under a second on a CPU. The chunks of a batch are the same whenever its count is, so a
+# batch (count, first seed) still regenerates exactly.
+CHUNK = 16
+Progress = Callable[[float, str], None]
 
 
 @dataclass
@@ -26,6 +32,8 @@ class Generated:
     grid: Path            # all images in one PNG
     zip: Path             # all PNGs in one zip
     parameters: dict      # shared settings (model, weights hash, family, sampling settings)
+    requested: int = 0    # the count asked for; more than len(files) when the batch was stopped
+    stopped: bool = False  # `cancelled()` turned True: only the images finished before it are here
     gallery_ids: list[str | None] = field(default_factory=list)  # each PNG's gallery item (None: not kept)
 
 
@@ -45,37 +53,71 @@ def sample_images(model: str, seeds: list[int], settings: dict) -> tuple[torch.T
     `settings` holds the family's sampling settings by name; None means "the default". Settings of another
     family are refused with a message naming the ones this model takes.
     """
+    loaded, checked, params = _prepare(model, settings)
+    return loaded.family.sample(loaded, seeds, checked), params
+
+
+def _prepare(model: str, settings: dict):
     record, loaded = load_image_model(model)
-    family = loaded.family
-    checked = family.check_settings(settings)
-    images = family.sample(loaded, seeds, checked)
-    params = {"model": record.name, "weights": loaded.weights_hash, "family": family.name, **checked,
+    checked = loaded.family.check_settings(settings)
+    params = {"model": record.name, "weights": loaded.weights_hash, "family": loaded.family.name, **checked,
               "studio_version": __version__}
-    return images, params
+    return loaded, checked, params
 
 
 @on_gpu  # ZeroGPU Spaces lend the GPU per call (services/zerogpu.py)
 def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | None = None,
-             gallery: bool = True, **settings) -> Generated:
+             progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+             finished: Callable[[list[Path], list[int]], None] | None = None, gallery: bool = True,
+             **settings) -> Generated:
     """Generate `count` images with seeds seed, seed+1, ...; write PNGs, a grid and a zip. Each PNG is also
-    kept in the gallery (`gallery=False`: not, for measurements)."""
+    kept in the gallery as soon as its chunk is finished (`gallery=False`: not, for measurements).
+
+    `progress(fraction, text)` reports the images and denoising steps done; `finished(files, seeds)` hands
+    over every PNG written so far after each chunk of `CHUNK` images. When `cancelled()` turns True the
+    work stops within one sampling step and the result holds the images finished before it (`stopped`);
+    those are in the gallery too. StudioError if none was finished.
+    """
     count = check_number("count", count, 1, MAX_COUNT, whole=True)
     base = resolve_seed(seed)
     seeds = seed_range(base, count)
-    images, params = sample_images(model, seeds, settings)
-    out = Path(out_dir or tempfile.mkdtemp(prefix="studio-generate-"))
+    report = progress or (lambda fraction, text: None)
+    report(0.0, "loading the model")
+    loaded, checked, params = _prepare(model, settings)
+    out = Path(out_dir) if out_dir else new_output_dir("generate")
     out.mkdir(parents=True, exist_ok=True)
-    # Each PNG also names its batch: CPU and GPU kernels pick their algorithms by batch size, so an image can
-    # differ by a pixel level when made alone; regenerating the batch (count, first seed) is exact.
-    files = [save_png(to_pil(img), out / f"{model}-seed{s}.png",
-                      {**params, "seed": s, "batch": {"seed": base, "count": count, "index": i}})
-             for i, (img, s) in enumerate(zip(images, seeds))]
-    grid_path = save_png(grid(images), out / f"{model}-grid-seed{base}.png", {**params, "seeds": seeds})
-    zip_path = zip_files(files, out / f"{model}-seed{base}-x{count}.zip")
-    ids = [save_to_gallery("generate", [f], {**params, "seed": s, "batch": {"seed": base, "count": count, "index": i}},
-                           model=params["model"], seed=s)
-           for i, (f, s) in enumerate(zip(files, seeds))] if gallery else []
-    return Generated(files, seeds, grid_path, zip_path, params, ids)
+    files, images, ids, stopped = [], [], [], False
+    for start in range(0, count, CHUNK):
+        chunk = seeds[start:start + CHUNK]
+
+        def step(done: int, total: int, start=start, chunk=chunk) -> None:
+            fraction = (start + len(chunk) * done / total) / count
+            report(fraction, f"images {start + 1}-{start + len(chunk)} of {count}: step {done}/{total}")
+
+        try:
+            if cancelled is not None and cancelled():
+                raise InterruptedError("cancelled")
+            batch = loaded.family.sample(loaded, chunk, checked, progress=step, cancelled=cancelled)
+        except InterruptedError:
+            stopped = True
+            break
+        # Each PNG also names its batch: CPU and GPU kernels pick their algorithms by batch size, so an image
+        # can differ by a pixel level when made alone; regenerating the batch (count, first seed) is exact.
+        for i, (img, s) in enumerate(zip(batch, chunk), start=start):
+            png_params = {**params, "seed": s, "batch": {"seed": base, "count": count, "index": i}}
+            files.append(save_png(to_pil(img), out / f"{model}-seed{s}.png", png_params))
+            if gallery:  # a copy: request outputs are swept after STUDIO_OUTPUT_MINUTES, the gallery stays
+                ids.append(save_to_gallery("generate", [files[-1]], png_params, model=params["model"], seed=s))
+        images.append(batch)
+        report((start + len(chunk)) / count, f"{start + len(chunk)} of {count} images done")
+        if finished is not None:
+            finished(list(files), seeds[:len(files)])
+    if not files:
+        raise StudioError("stopped before the first image was finished")
+    done = seeds[:len(files)]
+    grid_path = save_png(grid(torch.cat(images)), out / f"{model}-grid-seed{base}.png", {**params, "seeds": done})
+    zip_path = zip_files(files, out / f"{model}-seed{base}-x{len(files)}.zip")
+    return Generated(files, done, grid_path, zip_path, params, count, stopped, ids)
 
 
 def parameters_from_png(path: str | Path) -> dict:

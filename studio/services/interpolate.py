@@ -9,7 +9,6 @@ H.264 MP4, plus a JSON sidecar with every parameter (also embedded in the GIF co
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,6 +29,7 @@ from ..core.media import (
     write_mp4,
     zip_files,
 )
+from ..core.outputs import new_output_dir
 from ..core.seeds import parse_seeds
 from ..data.images import to_model_image
 from ..families.base import LoadedModel
@@ -216,7 +216,7 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
     shapes = record.meta.get("shapes", {})
     image_size, channels = int(shapes.get("image_size", 32)), int(shapes.get("channels", 3))
     side = output_size(size, image_size)
-    out = Path(out_dir or tempfile.mkdtemp(prefix="studio-interpolate-"))
+    out = Path(out_dir) if out_dir else new_output_dir("interpolate")
     out.mkdir(parents=True, exist_ok=True)
 
     # -- keyframe latents ------------------------------------------------------------------------
@@ -250,8 +250,21 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
     else:
         latents, positions = keyframe_path(keys, frames, method, easing, bool(loop))
     done_before = 0.5 if image_paths else 0.0
+    n_frames, decoded = int(latents.shape[0]), [0]
+
+    def decode_batch(z: torch.Tensor) -> torch.Tensor:
+        # Iterative decoders (diffusion) report each denoising step of the batch, so progress moves within it.
+        def step(done: int, total: int) -> None:
+            frames_done = decoded[0] + z.shape[0] * done / total
+            report(done_before + (0.9 - done_before) * frames_done / n_frames,
+                   f"frames {decoded[0] + 1}-{decoded[0] + z.shape[0]} of {n_frames}: step {done}/{total}")
+
+        out = family.decode(loaded, z, checked, progress=step, cancelled=cancelled)
+        decoded[0] += z.shape[0]
+        return out
+
     images = decode_in_batches(
-        lambda z: family.decode(loaded, z, checked), latents, BATCH,
+        decode_batch, latents, BATCH,
         progress=lambda done, n: report(done_before + (0.9 - done_before) * done / n, f"frame {done}/{n}"),
         cancelled=cancelled)
     if not walk_frames:
@@ -260,7 +273,7 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
         # last-bit difference into a pixel level, so only the same batch size gives the same PNG.
         for i, position in enumerate(positions):
             if float(position).is_integer() and int(position) < len(seed_list):
-                images[i] = family.decode(loaded, latents[i:i + 1], checked)[0].float().cpu()
+                images[i] = family.decode(loaded, latents[i:i + 1], checked, cancelled=cancelled)[0].float().cpu()
 
     params = {"model": record.name, "weights": loaded.weights_hash, "family": family.name, **checked,
               "keyframes": sources, "frames_per_segment": None if walk_frames else frames,

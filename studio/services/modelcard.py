@@ -104,7 +104,8 @@ def base_model_id(meta: dict) -> str | None:
 def _what_it_makes(meta: dict, family) -> str:
     dataset, shapes = meta.get("dataset", {}), meta.get("shapes", {})
     data_name = dataset.get("name", "its training data")
-    count = f" ({dataset['count']:,} {'images' if family.kind != 'text' else 'documents'})" \
+    unit = "images" if family.kind != "text" else "tunes" if dataset.get("format") == "abc" else "documents"
+    count = f" ({dataset['count']:,} {unit})" \
         if isinstance(dataset.get("count"), int) else ""
     if family.name == "style":
         style = str(dataset.get("style", "its style image")).split(" (")[0]
@@ -114,6 +115,10 @@ def _what_it_makes(meta: dict, family) -> str:
         return ("Repaints any photo in the style of any picture you give it (a painting, a texture, a photo), in "
                 f"one pass, at any size; mix several styles with weights. It learnt from {data_name}{count} and "
                 f"{dataset.get('style_count', 'several')} style images.")
+    if family.kind == "text" and dataset.get("format") == "abc":
+        return (f"Writes new tunes in ABC notation in the manner of {data_name}{count}. The studio's Compose tab "
+                "turns each tune into a score, a MIDI file and a recording, and redraws any tune that does not "
+                "parse.")
     if family.kind == "text":
         base = (meta.get("config") or {}).get("base_model")
         who = f"**{base}**, fine-tuned to write" if base else "Writes text"
@@ -136,11 +141,17 @@ def _how_good(meta: dict, family) -> list[str]:
     if "recognised" in m:
         real = f" (real digits: {m['recognised_real']:.0%})" if isinstance(m.get("recognised_real"), float) else ""
         lines.append(f"- {m['recognised']:.0%} of its pictures are recognised as a digit by a classifier{real}.")
+    abc = (meta.get("dataset") or {}).get("format") == "abc"
     if "validation_loss" in m:
         scale = (" For a character-level model, about 1.5 reads as English with real words and 2 as word-shaped "
-                 "noise.") if (meta.get("shapes") or {}).get("tokenizer") == "char" else ""
+                 "noise.") if (meta.get("shapes") or {}).get("tokenizer") == "char" and not abc else ""
         lines.append(f"- Validation loss **{m['validation_loss']}** nats per token (perplexity {m.get('perplexity')}) "
                      f"on text it never trained on: lower is better.{scale}")
+    if "bars_filling_metre" in m:
+        lines.append(f"- Of the tunes Compose delivers, {m.get('tunes_passing_checks', '?')} pass every check (the "
+                     f"studio's line checks, music21, the score engraver); {m['bars_filling_metre']:.0%} of their "
+                     "bars fill the metre exactly; the longest passage copied from the training tunes is "
+                     f"{m.get('longest_copied_characters', '?')} characters ({m.get('measured_by', 'benchmarks')}).")
     if not lines and family.kind == "style":
         lines.append("- Speed and style fidelity are measured for all the studio's style methods side by side in "
                      "the studio's `benchmarks/results/style.md`: about 0.2 s for a 512 px photo on a laptop CPU.")
@@ -163,11 +174,17 @@ def _data_lines(meta: dict) -> list[str]:
     return lines
 
 
-def _studio_use(name: str, family) -> list[str]:
+def _studio_use(name: str, family, meta: dict) -> list[str]:
     usage = getattr(family, "usage_lines", None)  # families used outside Generate and Write (style) say how
     if usage:
         lines = [line for line in usage(name) if line != "## Use"]
         return lines[1:] if lines and not lines[0] else lines
+    if family.kind == "text" and (meta.get("dataset") or {}).get("format") == "abc":
+        return ["In the studio: choose it in the Compose tab. From a script, with the studio running:", "",
+                "```python", "from gradio_client import Client", 'client = Client("http://127.0.0.1:7860/")',
+                f'abc, score_html, svg, midi, wav, params = client.predict(model="{name}", title="Morning jig", key="D",',
+                '                                                         metre="6/8", bars=16, seed=0,',
+                '                                                         api_name="/compose")', "```", ""]
     if family.kind == "text":
         return ["In the studio: choose it in the Write tab. From a script, with the studio running:", "",
                 "```python", "from gradio_client import Client", 'client = Client("http://127.0.0.1:7860/")',
@@ -266,8 +283,10 @@ def _body(meta: dict) -> str:
         lines += [f"`{samples}` holds texts it wrote at the end of training.", ""]
     lines += ["## Trained on", "", *_data_lines(meta), ""]
     lines += ["## How good it is", "", *_how_good(meta, family), ""]
-    lines += ["## Use it", "", *_studio_use(name, family), *_library_use(name, family, meta)]
-    lines += ["Text written with this model is AI-generated." if family.kind == "text" else
+    lines += ["## Use it", "", *_studio_use(name, family, meta), *_library_use(name, family, meta)]
+    lines += ["Tunes written with this model are AI-generated; Compose says so in every file it writes."
+              if (meta.get("dataset") or {}).get("format") == "abc" else
+              "Text written with this model is AI-generated." if family.kind == "text" else
               "Images made with this model are AI-generated; the studio writes that into every PNG it saves.", ""]
     lines += _technical(meta, family)
     return "\n".join(lines).rstrip() + "\n"

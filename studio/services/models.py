@@ -9,7 +9,6 @@ before it is listed.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -19,7 +18,8 @@ import torch
 
 from ..core.devices import pick_device
 from ..core.environment import environment
-from ..core.errors import StudioError
+from ..core.errors import StudioError, public_message
+from ..core.outputs import new_output_dir
 from ..core.registry import (
     ModelRecord,
     Registry,
@@ -130,20 +130,31 @@ def delete_model(name: str) -> str:
 
 def export_model(name: str, dest_dir: str | Path | None = None) -> Path:
     """A zip of the model folder (studio.json, safetensors weights, samples, model card)."""
-    return default_registry().export_zip(name, Path(dest_dir or tempfile.mkdtemp(prefix="studio-export-")))
+    return default_registry().export_zip(name, Path(dest_dir) if dest_dir else new_output_dir("export"))
 
 
 def _check_import(folder: Path, meta: dict) -> None:
-    """An imported folder is listed only once its family loads it on the CPU; it gets a card if it has none."""
+    """An imported folder is listed only once its family loads it on the CPU; it gets a card if it has none.
+
+    Before anything is built, the family checks every config value against its bounds and each weights
+    file's header against the shapes those values give (`Family.check_stored`), so a hostile archive is
+    refused for the cost of reading a few kilobytes. Messages name files inside the archive, never the
+    server folder it was unpacked into."""
     fam = get_family(meta["family"])
     if not isinstance(meta.get("config"), dict):
         raise StudioError("studio.json has no model config")
+    meta["imported"] = True  # recorded in its studio.json: what it names is never looked for in server folders
+    try:
+        fam.check_stored(folder, meta)
+    except StudioError as exc:
+        raise StudioError(f"the archive's model is refused: {public_message(exc)}") from None
     try:
         fam.load(folder, meta, torch.device("cpu"))
     except StudioError as exc:
-        raise StudioError(f"the archive's weights do not load: {exc}") from None
+        raise StudioError(f"the archive's weights do not load: {public_message(exc)}") from None
     except Exception as exc:  # a foreign config can fail in many ways inside a network's __init__
-        raise StudioError(f"the archive's model does not load ({type(exc).__name__}: {exc})") from None
+        first = public_message(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        raise StudioError(f"the archive's model does not load ({type(exc).__name__}: {first})") from None
     if not (folder / "README.md").is_file():
         write_model_card(folder, meta)
 

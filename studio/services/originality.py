@@ -19,7 +19,6 @@ hash of the images, so later checks take a fraction of a second.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from ..core.environment import environment
 from ..core.errors import StudioError
 from ..core.images import open_image
 from ..core.media import to_pil
+from ..core.outputs import new_output_dir
 from ..data.images import to_model_image
 from ..vision.perceptual import EMBEDDING_GRID, perceptual_embedding
 from .gallery import gallery_item
@@ -214,7 +214,7 @@ def originality(model: str | None = None, image=None, item: str | None = None,
     query = _model_image(image, size, channels)
     result = check_images(model, query)[0]
     ref = reference(model)
-    out = Path(out_dir or tempfile.mkdtemp(prefix="studio-originality-"))
+    out = Path(out_dir) if out_dir else new_output_dir("originality")
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for rank, near in enumerate(result["nearest"]):

@@ -14,7 +14,6 @@ Every result is a PNG carrying its parameters (`studio.core.media.save_png`).
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from .. import __version__
 from ..core.errors import StudioError, check_number
 from ..core.images import open_image
 from ..core.media import save_png, to_pil
+from ..core.outputs import new_output_dir
 from ..core.registry import default_registry
 from ..core.seeds import check_seed
 from ..data.examples import installed_images
@@ -324,7 +324,7 @@ def stylize(content, style=None, method: str | None = None, styles: list | None 
     image = to_pil(out[0])
     if alpha is not None:
         image.putalpha(alpha.resize(image.size))
-    folder = Path(out_dir or tempfile.mkdtemp(prefix="studio-style-"))
+    folder = Path(out_dir) if out_dir else new_output_dir("style")
     path = save_png(image, folder / f"stylized-{kind if kind != 'network' else model_name}-seed{seed}.png", params)
     item = save_to_gallery("style", [path], params, model=model_name or kind, seed=seed) if gallery else None
     say(1.0, "done")

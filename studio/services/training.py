@@ -19,6 +19,7 @@ What a family's data becomes:
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -85,6 +86,26 @@ def check_new_model(name: str, models_dir: str | Path | None = None) -> None:
         raise StudioError(f"a running job is already training a model named {name!r}")
 
 
+def propose_name(family: str) -> str:
+    """A free name for a new model of `family`: "my-<family>", then "my-<family>-2", "-3", ... (not in the
+    registry, not being trained by a job), so a training form can start without the artist typing one."""
+    base = f"my-{family}"
+    for i in range(1, 10_000):
+        name = base if i == 1 else f"{base}-{i}"
+        try:
+            check_new_model(name)
+            return name
+        except StudioError:
+            continue
+    raise StudioError(f"no free name like {base!r}; choose a name")
+
+
+def recipe_defaults(family: str) -> dict:
+    """The family's training recipe as a new job gets it when nothing is overridden (steps, batch size,
+    learning rate, ...), for forms that show what an empty field means."""
+    return get_family(family).default_recipe()
+
+
 def merge_recipe(family, overrides: dict | None, **named) -> dict:
     """The family's default recipe with `overrides` (any recipe key) and the named values that are not None,
     each checked once: whole numbers where they must be, ranges, positive rates and weights."""
@@ -126,7 +147,8 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     model's training record (its card). `models_dir` saves the finished model there instead of the user's
     models (`checkpoints` for a shipped model). `start=False` only writes the job (for a foreground run or
     `accelerate launch`). Returns {"job", "report", "status"} and a count of what was prepared.
-    Raises StudioError, before any job exists, for anything the user should fix.
+    Raises StudioError for anything the user should fix, and then no job exists: the checks run before the
+    data is prepared, and a job whose worker cannot start is deleted again.
     """
     fam = get_family(family)
     kind = _kind(fam)
@@ -139,6 +161,8 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     base = None
     if start_from:
         base, recipe, config, options = _start_from(fam, kind, start_from, recipe, config, options)
+    if start:
+        jobs.check_capacity()  # before the (slow) data preparation; checked again when the worker starts
     seed = 0 if seed is None else seed
     full = merge_recipe(fam, recipe, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                         context=options.get("context"), style_weight=options.get("style_weight"),
@@ -148,6 +172,7 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
                "style": _prepare_style, "adain": _prepare_style}[kind]
     job = prepare(fam, full, dict(config or {}), files=files, builtin=builtin, folder=folder, progress=progress,
                   data=data, **{k: v for k, v in options.items() if v is not None})
+    fam.check_config(job["config"])  # every architecture value within the family's bounds, overrides too
     extra = {**job["extra"], "command": command}
     if base is not None:
         extra["start_from"] = {"model": base.name, "path": str(base.path)}
@@ -156,8 +181,14 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     if models_dir:
         extra["models_dir"] = str(Path(models_dir).resolve())
     job_id = jobs.create_job(fam.name, name, job["config"], job["recipe"], job["dataset"], job["write"], extra=extra)
-    status = jobs.start(job_id) if start else jobs.status(job_id)
     report = f"{zero_gpu_note}\n{job['report']}" if zero_gpu_note else job["report"]
+    if not start:
+        return {"job": job_id, "report": report, "status": jobs.status(job_id), **job["counts"]}
+    try:
+        status = jobs.start(job_id)
+    except BaseException:
+        shutil.rmtree(jobs.job_dir(job_id), ignore_errors=True)  # refused (another job took the slot): no ghost
+        raise
     return {"job": job_id, "report": report, "status": status, **job["counts"]}
 
 
@@ -334,7 +365,10 @@ def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
 
     base_model = str(base_model or DEFAULT_LORA_BASE).strip()
     if not default_registry().exists(base_model):
-        check_pretrained_source(base_model)
+        try:
+            check_pretrained_source(base_model)  # before the data is read: names, Hub ids, allowed folders
+        except StudioError as exc:
+            raise StudioError(f"the base model {base_model!r} is not available here: {exc}") from None
     base_model = portable_base(base_model)  # a name that means the same on any machine, never a path
     full_config = {**fam.default_config(base_model), **config}
     for key, value in (("r", rank), ("alpha", alpha)):
@@ -470,3 +504,9 @@ def resume_job(job: str) -> dict:
 def list_jobs() -> list[dict]:
     """Every training job, newest first, with its last status."""
     return jobs.list_jobs()
+
+
+def delete_job(job: str) -> str:
+    """Delete a finished, failed or cancelled job: its folder (data copy, checkpoints, logs) is removed; the
+    model it saved stays. A running job must be cancelled first."""
+    return jobs.delete(job)

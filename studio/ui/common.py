@@ -1,17 +1,20 @@
-"""What every tab shares: error translation, the compute concurrency group, model choices."""
+"""What every tab shares: error translation, number fields that refuse what is not a number, the compute
+concurrency group, model choices."""
 from __future__ import annotations
 
 import functools
 import inspect
 import logging
+import math
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import gradio as gr
 
-from ..core.errors import StudioError
+from ..core.errors import StudioError, check_number, public_message
 from ..services.models import list_models
 
 log = logging.getLogger("studio.ui")
@@ -39,19 +42,36 @@ def optional(value):
 # Compute-heavy events (sampling, stylising, preparing training data) share one concurrency group whose size
 # is STUDIO_CONCURRENCY; light events (listings, job status) run beside them without waiting.
 COMPUTE = "compute"
+TICK_SECONDS = 0.5  # the longest a Stop waits for a quiet worker's generator to be closable
+PROGRESS_SECONDS = 0.25  # progress reaches the page at most this often (a diffusion batch makes thousands)
+
+
+def message_of(exc: Exception, where: str = "") -> str:
+    """The words a person sees for an exception: a StudioError's or gr.Error's own message (a refusal, logged
+    as one line); anything else is a bug, logged once with its traceback and named briefly. No message names
+    a server path (`public_message`)."""
+    if isinstance(exc, gr.Error):
+        return str(exc.message)
+    if isinstance(exc, StudioError):
+        message = public_message(exc)
+        log.info("refused %s: %s", where or "an event", message)
+        return message
+    log.exception("unexpected error in %s", where or "an event")
+    return f"something went wrong ({type(exc).__name__}: {public_message(exc)}); the studio's log has the details"
 
 
 def user_errors(fn):
-    """Turn StudioError (and unexpected errors) into gr.Error, so the browser and gradio_client see a clear
-    message and the app keeps serving. Works for plain functions and generators (streaming events)."""
+    """Turn StudioError (and unexpected errors) into gr.Error, so gradio_client sees a clear message and the
+    app keeps serving; in the page the message stays until dismissed. Works for plain functions and
+    generators (streaming events). Events of the page itself use `ui_event`, which also keeps outputs.
 
-    def translate(exc: Exception):
+    A refused request is the user's to fix: it is logged as one line, and Gradio is told not to print its
+    traceback. An unexpected error is a bug: its traceback is logged once. No message names a server path."""
+
+    def translate(exc: Exception) -> gr.Error:
         if isinstance(exc, gr.Error):
             return exc
-        if isinstance(exc, StudioError):
-            return gr.Error(str(exc))
-        log.exception("unexpected error in %s", fn.__name__)
-        return gr.Error(f"something went wrong ({type(exc).__name__}: {exc}); the studio's log has the details")
+        return gr.Error(message_of(exc, fn.__name__), duration=None, print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -71,6 +91,133 @@ def user_errors(fn):
     return wrapper
 
 
+def _report_failure(message):
+    if message:
+        raise gr.Error(message, duration=None, print_exception=False)
+
+
+def ui_event(trigger, fn, inputs, outputs, **kwargs):
+    """Wire `fn` to a page event (`trigger` is e.g. `button.click`) so that a refusal is a message that stays
+    until dismissed, and nothing else changes: the event itself always succeeds (its outputs keep what they
+    showed; Gradio would cover every output of a failed event with a red "Error" badge), and a follow-up
+    event with no outputs raises the message as gr.Error. Returns the main event (for `cancels`).
+
+    `fn` may be a plain function or a generator; its return values are those of `outputs`, as usual."""
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else ([outputs] if outputs is not None else [])
+    failure = gr.State(None)
+    n = len(outputs)
+
+    def extend(value):
+        if n == 1:
+            return value, None
+        if isinstance(value, dict) and value == gr.skip():
+            value = [gr.skip()] * n
+        return (*value, None)
+
+    def failed(exc):
+        return (*([gr.skip()] * n), message_of(exc, getattr(fn, "__name__", "")))
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            try:
+                for value in fn(*args, **kwargs):
+                    yield extend(value)
+            except Exception as exc:
+                yield failed(exc)
+    else:
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            try:
+                return extend(fn(*args, **kwargs))
+            except Exception as exc:
+                return failed(exc)
+
+    kwargs.setdefault("api_visibility", "private")
+    event = trigger(wrapped, inputs, [*outputs, failure], **kwargs)
+    # Queued, so its error reaches the page with its duration (a non-queued error loses it, and its toast)
+    event.then(_report_failure, failure, None, api_visibility="private", show_progress="hidden",
+               concurrency_limit=None)
+    return event
+
+
+def number_or_default(value):
+    """A number box of the page left empty (or blank) as None, so the service uses its default; anything
+    else is passed on for the service to check and, if need be, refuse by the field's name."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value.strip() if isinstance(value, str) else value
+
+
+def on_stop(button: gr.Button, event, status: gr.components.Component) -> None:
+    """Wire a Stop button: cancel `event` (which closes its generator, so the work ends after its current
+    step), then say in the status line that it stopped. The note comes after the cancel has settled, so no
+    late progress update of the stopped event can overwrite it."""
+    button.click(None, cancels=[event], api_visibility="private").then(
+        stopped_note, status, status, api_visibility="private", queue=False)
+
+
+def stopped_note(status: str | None) -> str:
+    """What a Stop button writes into its tab's status line: what was running, now stopped."""
+    text = (status or "").strip()
+    for prefix in ("**Working**: ", "Working: "):
+        text = text.removeprefix(prefix)
+    return f"**Stopped**{': ' + text if text else ''}. What was finished before Stop is kept."
+
+
+def check_number_inputs(demo: gr.Blocks) -> None:
+    """Make every number field and slider that feeds an event refuse, with a message naming the field, what
+    Gradio itself would mishandle: text ("abc"), true/false, a fraction in a whole-number field (Gradio 6
+    rounds 2.5 to 2 when precision=0 and lets a slider with step 1 pass 2.5), and values past the field's
+    range. Gradio's own checks raise before the event's function runs, with a generic message for text, so
+    this replaces the field's `preprocess`; the services check the same values again for scripts and the CLI.
+
+    A field is named by the event parameter it feeds (what gradio_client and the API page call it), with its
+    label where that differs. Call once, after the tabs are built."""
+    from gradio.utils import get_function_params
+
+    for block_fn in demo.fns.values():
+        if block_fn.fn is None:
+            continue
+        params = [p[0] for p in get_function_params(block_fn.fn)]
+        for component, param in zip(block_fn.inputs, params):
+            if isinstance(component, (gr.Number, gr.Slider)) and not getattr(component, "_studio_checked", False):
+                _check_number_field(component, param)
+
+
+def _check_number_field(component, param: str) -> None:
+    label = component.label
+    field = param if not label or str(label).lower() == param.lower() else f"{label} ({param})"
+    low = -math.inf if component.minimum is None else component.minimum
+    high = math.inf if component.maximum is None else component.maximum
+    if isinstance(component, gr.Slider):
+        step = component.step or 0
+        whole = component.precision == 0 or (float(step).is_integer() and step > 0 and float(low).is_integer())
+    else:
+        whole = component.precision == 0
+    gradio_preprocess = component.preprocess
+
+    def preprocess(payload):
+        if payload is None or (isinstance(payload, str) and not payload.strip()):
+            return gradio_preprocess(None) if isinstance(component, gr.Number) else None
+        try:
+            if isinstance(payload, (int, float, str)) and not isinstance(payload, bool):
+                try:
+                    finite = math.isfinite(float(payload))
+                except (ValueError, OverflowError):
+                    finite = True  # not a number at all: check_number says so
+                if not finite:
+                    raise StudioError(f"{field} must be a finite number; got {payload!r}")
+            value = check_number(field, payload, low, high, whole=whole)
+        except StudioError as exc:
+            log.info("refused a value for %s: %s", field, exc)
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+        return gradio_preprocess(value)
+
+    component.preprocess = preprocess
+    component._studio_checked = True
+
+
 def model_names(kind: str | None = None) -> list[str]:
     return [r["name"] for r in list_models(kind=kind)]
 
@@ -86,13 +233,28 @@ def selected_value(evt: gr.SelectData):
     return evt.value
 
 
+def throttled(report: Callable[..., None], seconds: float = PROGRESS_SECONDS) -> Callable[..., None]:
+    """`report` called at most once every `seconds` (later calls in between are dropped): progress from every
+    denoising step of every image would otherwise flood the page with updates it must re-render."""
+    last = [float("-inf")]
+
+    def call(*args) -> None:
+        now = time.monotonic()
+        if now - last[0] >= seconds:
+            last[0] = now
+            report(*args)
+    return call
+
+
 def stream_work(work: Callable[[Callable[[str, Any], None], Callable[[], bool]], Any]) -> Iterator[tuple[str, Any]]:
     """Run `work(emit, cancelled)` in a worker thread and yield what it emits, then ("done", its result).
 
-    Long events (style optimisation, GAN projection) run this way so that Stop really stops them: Gradio can
-    only abandon a plain function, which would compute on unseen, but it closes a generator, and closing
-    this one sets the flag `cancelled()` reads, so the work ends after its current step. `emit(kind, value)`
-    passes progress or previews out; an exception in the work is raised here.
+    Long events (sampling, style optimisation, GAN projection) run this way so that Stop really stops them:
+    Gradio can only abandon a plain function, which would compute on unseen, but it closes a generator, and
+    closing this one sets the flag `cancelled()` reads, so the work ends after its current step. Gradio can
+    close a generator only between two of its values, so a ("tick", None) comes at least every
+    `TICK_SECONDS` while the work is quiet; callers yield `gr.skip()` for it. `emit(kind, value)` passes
+    progress or previews out; an exception in the work is raised here.
     """
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -106,7 +268,10 @@ def stream_work(work: Callable[[Callable[[str, Any], None], Callable[[], bool]],
     threading.Thread(target=target, daemon=True, name="studio-work").start()
     try:
         while True:
-            kind, value = events.get()
+            try:
+                kind, value = events.get(timeout=TICK_SECONDS)
+            except queue.Empty:
+                kind, value = "tick", None
             if kind == "error":
                 raise value
             yield kind, value

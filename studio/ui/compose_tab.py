@@ -53,7 +53,7 @@ def _load_melody(upload) -> str:
     return composing.read_melody_file(path)
 
 
-def build(demo: gr.Blocks) -> None:
+def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     choices = composing.abc_models()
     default = composing.DEFAULT_MODEL if composing.DEFAULT_MODEL in choices else (choices[0] if choices else None)
     d = composing.DEFAULTS
@@ -108,3 +108,11 @@ def build(demo: gr.Blocks) -> None:
                       concurrency_id=COMPUTE)
     stop.click(None, cancels=[event], api_visibility="private")
     upload.upload(_load_melody, upload, melody, api_visibility="private")
+
+    # ABC models trained or imported since the page opened appear when the tab is opened.
+    def refresh(current):
+        names = composing.abc_models()
+        return gr.update(choices=names, value=current if current in names else (default or None))
+
+    if tab is not None:
+        tab.select(refresh, model, model, api_visibility="private", queue=False)

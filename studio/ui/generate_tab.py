@@ -1,8 +1,12 @@
 """Generate tab and the `/generate` endpoint: images from any image model in the registry."""
 from __future__ import annotations
 
+import time
+from typing import Iterator
+
 import gradio as gr
 
+from ..core.errors import StudioError
 from ..services.generate import (
     MAX_COUNT,
     generate,
@@ -10,7 +14,17 @@ from ..services.generate import (
     sampling_settings,
 )
 from ..services.models import settings_of
-from .common import COMPUTE, model_choices, user_errors
+from .common import (
+    COMPUTE,
+    model_choices,
+    number_or_default,
+    on_stop,
+    stream_work,
+    throttled,
+    ui_event,
+    user_errors,
+)
+from .views import key_values
 
 # Every sampling setting any image family takes, by name (ranges and defaults live in the family).
 SETTINGS = sampling_settings("image")
@@ -23,6 +37,32 @@ def _outputs(result) -> tuple:
     return gallery, str(result.grid), str(result.zip), info
 
 
+def _streamed(model, count, seed, settings: dict, progress) -> Iterator[tuple[str, tuple]]:
+    """Generate in a worker thread, yielding (kind, (gallery, grid, zip, info, status)) as the work goes:
+    "progress" from the denoising steps done, "partial" with each finished chunk of images, "done" with the
+    result, "tick" while it is quiet. Stop (which closes this generator) ends the sampling within one step."""
+
+    def work(emit, cancelled):
+        return generate(model, count, seed, progress=throttled(lambda f, text: emit("progress", (f, text))),
+                        cancelled=cancelled, finished=lambda files, seeds: emit("finished", (files, seeds)),
+                        **settings)
+
+    skip = gr.skip()
+    started = time.monotonic()
+    for kind, value in stream_work(work):
+        if kind == "progress":
+            progress(value[0], desc=value[1])
+            yield "progress", (skip, skip, skip, skip, f"**Working**: {value[1]}")
+        elif kind == "finished":
+            files, seeds = value
+            yield "partial", ([(str(p), f"seed {s}") for p, s in zip(files, seeds)], skip, skip, skip, skip)
+        elif kind == "done":
+            n, seconds = len(value.files), time.monotonic() - started
+            yield "done", (*_outputs(value), f"**Done**: {n} image{'s' if n > 1 else ''} in {seconds:.1f} s")
+        else:
+            yield "tick", (skip,) * 5
+
+
 @user_errors
 def generate_api(model: str, count: int = 4, seed: int = -1, temperature: float | None = None,
                  truncation: float | None = None, sampler: str | None = None, steps: int | None = None,
@@ -31,21 +71,28 @@ def generate_api(model: str, count: int = 4, seed: int = -1, temperature: float 
 
     Settings apply to some families only (temperature: VAE; truncation: GAN; sampler, steps, eta: diffusion);
     leave the others empty. Returns the PNGs (parameters embedded), one grid PNG, a zip, and the parameters.
+    Progress (images and denoising steps done) shows in `job.status().progress_data`; `job.cancel()` stops
+    the sampling within one step.
     """
-    progress(0, desc="loading the model")
     given = {"temperature": temperature, "truncation": truncation, "sampler": sampler or None,
              "steps": None if steps is None else int(steps), "eta": eta}
-    result = generate(model, int(count) if count is not None else 4, -1 if seed is None else int(seed), **given)
-    return _outputs(result)
+    count = 4 if count is None else count
+    for kind, update in _streamed(model, count, -1 if seed is None else seed, given, progress):
+        # Only the result is the endpoint's value; the other updates let a cancel close this generator.
+        yield update[:4] if kind == "done" else gr.skip()
 
 
-@user_errors
-def _generate_from_ui(model: str, count: int, seed: int, *values, progress=gr.Progress()):
+def _generate_from_ui(model: str, count: int, seed, *values, progress=gr.Progress()):
+    if not model:
+        raise StudioError("choose a model (train one in the Train tab, or import one in the Models tab)")
     # The UI shows every family's controls; pass only the chosen model's own settings.
     own = {s.name for s in settings_of(model)}
     given = {name: value for name, value in zip(SETTING_NAMES, values) if name in own}
-    progress(0, desc="generating")
-    return _outputs(generate(model, int(count), int(seed), **given))
+    seed = number_or_default(seed)
+    for kind, (gallery, grid_image, zip_file, info, status) in _streamed(model, count, -1 if seed is None else seed,
+                                                                         given, progress):
+        table = key_values(info, skip=("weights", "studio_version")) if kind == "done" else gr.skip()
+        yield gallery, grid_image, zip_file, info, table, status
 
 
 def _show_settings(model: str):
@@ -71,11 +118,15 @@ def reuse_parameters(png: str):
 
 
 def _apply_parameters(png: str):
-    params = reuse_parameters(png)
+    if not png:
+        return gr.skip()  # the file was cleared
+    params = parameters_from_png(png)
     batch = params.get("batch") or {"seed": params.get("seed", -1), "count": 1}  # older PNGs name no batch
     updates = [gr.update(value=params["model"]), gr.update(value=batch["count"]), gr.update(value=batch["seed"])]
     updates += [gr.update(value=params[name]) if name in params else gr.update() for name in SETTING_NAMES]
-    return [*updates, params]
+    return [*updates, params, key_values(params, skip=("weights", "studio_version")),
+            f"**Parameters restored** from {params['model']}, seed {params.get('seed')}: press Generate to "
+            f"make the batch again"]
 
 
 def _control(setting):
@@ -88,36 +139,43 @@ def _control(setting):
                      elem_id=f"generate-{setting.name}")
 
 
-def build(demo: gr.Blocks) -> gr.Gallery:
+def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> gr.Gallery:
     """The tab's components and events; returns the gallery so other tabs can take its images."""
     choices = model_choices(kind="image")
     first = choices[0][1] if choices else None
-    with gr.Row():
-        with gr.Column(scale=1, min_width=280):
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
             model = gr.Dropdown(choices, value=first, label="Model", elem_id="generate-model")
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary", elem_id="generate-button", scale=2, min_width=100)
+                stop = gr.Button("Stop", variant="stop", elem_id="generate-stop", scale=1, min_width=60)
             count = gr.Slider(1, MAX_COUNT, value=8, step=1, label="Count", elem_id="generate-count")
-            seed = gr.Number(-1, precision=0, label="Seed", info="-1 picks a random seed; image i uses seed + i",
+            seed = gr.Number(-1, precision=0, label="Seed", info="-1 or empty: a random seed; image i uses seed + i",
                              elem_id="generate-seed")
             controls = [_control(SETTINGS[name]) for name in SETTING_NAMES]
-            with gr.Row():
-                run = gr.Button("Generate", variant="primary", elem_id="generate-button")
-                stop = gr.Button("Stop", variant="stop", elem_id="generate-stop")
             with gr.Accordion("Reuse parameters from a PNG", open=False):
                 png = gr.File(label="A PNG made by the studio", file_types=[".png"], elem_id="generate-reuse")
-        with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Images", format="png", columns=4, height="auto", elem_id="generate-gallery")
-            with gr.Row():
-                grid_image = gr.Image(label="Grid", type="filepath", format="png", elem_id="generate-grid")
+        with gr.Column(scale=3, elem_id="generate-outputs"):
+            status = gr.Markdown("Press **Generate** to sample the chosen model.", elem_id="generate-status",
+                                 elem_classes=["status-line"])
+            gallery = gr.Gallery(label="Images", format="png", columns=6, height=480, object_fit="contain",
+                                 interactive=False, elem_id="generate-gallery", elem_classes=["pixelated"])
+            with gr.Row(equal_height=False):
+                grid_image = gr.Image(label="Grid", type="filepath", format="png", interactive=False,
+                                      elem_id="generate-grid", elem_classes=["pixelated", "fill-image"], height=300)
                 with gr.Column():
-                    zip_file = gr.File(label="Download all (zip)", elem_id="generate-zip")
-                    info = gr.JSON(label="Parameters", elem_id="generate-info")
+                    zip_file = gr.File(label="Download all (zip)", interactive=False, elem_id="generate-zip")
+                    table = gr.HTML(elem_id="generate-table")
+                    with gr.Accordion("Parameters as JSON", open=False):
+                        info = gr.JSON(label="Parameters", elem_id="generate-info")
 
     outputs = [gallery, grid_image, zip_file, info]
-    event = run.click(_generate_from_ui, [model, count, seed, *controls], outputs, api_visibility="private",
-                      concurrency_id=COMPUTE)
-    stop.click(None, cancels=[event], api_visibility="private")
+    event = ui_event(run.click, _generate_from_ui, [model, count, seed, *controls], [*outputs, table, status],
+                     concurrency_id=COMPUTE, show_progress_on=[gallery])
+    on_stop(stop, event, status)
     model.change(_show_settings, model, controls, api_visibility="private", queue=False)
-    png.upload(_apply_parameters, png, [model, count, seed, *controls, info], api_visibility="private")
+    ui_event(png.upload, _apply_parameters, png, [model, count, seed, *controls, info, table, status],
+             show_progress="hidden")
 
     # The public endpoints take their inputs from hidden components, so scripts name only the settings they
     # mean (every family's settings are optional values); their outputs are the visible ones above.
@@ -132,13 +190,17 @@ def build(demo: gr.Blocks) -> gr.Gallery:
     api_generate.click(generate_api, api_inputs, outputs, api_name="generate", concurrency_id=COMPUTE)
     api_reuse.click(reuse_parameters, api_png, info, api_name="reuse_parameters", concurrency_limit=None)
 
-    # New models appear after training or import: refresh the list when the page loads.
-    def refresh(current):
-        names = model_choices(kind="image")
-        valid = {n for _, n in names}
-        value = current if current in valid else (names[0][1] if names else None)
-        shown = _show_settings(value)
-        return gr.update(choices=names, value=value), *(shown if isinstance(shown, list) else [shown])
-
-    demo.load(refresh, model, [model, *controls], api_visibility="private", queue=False)
+    # New models appear after training or import: refresh the list when the page loads and the tab opens.
+    demo.load(refresh_models, model, [model, *controls], api_visibility="private", queue=False)
+    if tab is not None:
+        tab.select(refresh_models, model, [model, *controls], api_visibility="private", queue=False)
     return gallery
+
+
+def refresh_models(current):
+    """The model list as the registry has it now, keeping the chosen model if it still exists."""
+    names = model_choices(kind="image")
+    valid = {n for _, n in names}
+    value = current if current in valid else (names[0][1] if names else None)
+    shown = _show_settings(value)
+    return gr.update(choices=names, value=value), *(shown if isinstance(shown, list) else [shown])

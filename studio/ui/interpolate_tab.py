@@ -2,8 +2,12 @@
 looping GIF and an MP4; the artist's own images as keyframes; sliders along the model's latent directions."""
 from __future__ import annotations
 
+import time
+from typing import Iterator
+
 import gradio as gr
 
+from ..core.errors import StudioError
 from ..services.directions import MAX_AMOUNT, latent_directions, move_along
 from ..services.generate import parameters_from_png, sampling_settings
 from ..services.interpolate import (
@@ -19,10 +23,14 @@ from .common import (
     COMPUTE,
     file_paths,
     model_choices,
+    on_stop,
     selected_value,
     stream_work,
+    throttled,
+    ui_event,
     user_errors,
 )
+from .views import key_values
 
 SLIDERS = 6            # direction sliders shown (the strongest directions)
 # Interpolation samples diffusion models with DDIM at eta 0, so only their step count is offered here.
@@ -44,6 +52,24 @@ def _outputs(result) -> tuple:
     return frames, str(result.gif), str(result.mp4), str(result.sheet), str(result.zip), pairs, info
 
 
+def _streamed(model, progress, **options) -> Iterator[tuple[str, object]]:
+    """Interpolate in a worker thread: yields ("progress", text) from the frames and steps done,
+    ("done", result) at the end, ("tick", None) while quiet. Closing the generator (Stop, a client's
+    cancel) stops the decoding, projection or inversion after its current step."""
+
+    def work(emit, cancelled):
+        return interpolate(model, cancelled=cancelled,
+                           progress=throttled(lambda f, text: emit("progress", (f, text))),
+                           **options)
+
+    for kind, value in stream_work(work):
+        if kind == "progress":
+            progress(value[0], desc=value[1])
+            yield "progress", value[1]
+        else:
+            yield kind, value
+
+
 @user_errors
 def interpolate_api(model: str, seeds: str = "11, 42", images: list[str] | None = None, frames: int = 16,
                     method: str = "slerp", loop: bool = False, fps: int = 12, easing: str = "linear",
@@ -59,17 +85,18 @@ def interpolate_api(model: str, seeds: str = "11, 42", images: list[str] | None 
     ease-in-out; size: output side in px, a multiple of 16 (empty: at least 256); resample: nearest or
     lanczos; walk_frames > 0: a smooth random loop of that many frames from the first seed instead.
     Returns the PNG frames, the GIF, the MP4, a contact sheet, a zip of the frames, your images beside their
-    reconstructions, and the parameters.
+    reconstructions, and the parameters. Progress shows in `job.status().progress_data`; `job.cancel()`
+    stops the work within one step.
     """
     progress(0, desc="loading the model")
-    result = interpolate(
-        model, seeds=seeds, images=file_paths(images), frames=frames, method=method or "slerp",
-        easing=easing or "linear", loop=bool(loop), fps=fps, size=size or None, resample=resample or "nearest",
-        walk_frames=walk_frames or 0, projection_steps=projection_steps or 200,
-        progress=lambda fraction, text: progress(fraction, desc=text),
-        temperature=temperature, truncation=truncation, sampler=sampler or None,
-        steps=None if steps is None else int(steps), eta=eta)
-    return _outputs(result)
+    for kind, value in _streamed(
+            model, progress, seeds=seeds, images=file_paths(images), frames=frames, method=method or "slerp",
+            easing=easing or "linear", loop=bool(loop), fps=fps, size=size or None, resample=resample or "nearest",
+            walk_frames=walk_frames or 0, projection_steps=projection_steps or 200,
+            temperature=temperature, truncation=truncation, sampler=sampler or None,
+            steps=None if steps is None else int(steps), eta=eta):
+        # Only the result is the endpoint's value; the other updates let a cancel close this generator.
+        yield _outputs(value) if kind == "done" else gr.skip()
 
 
 @user_errors
@@ -111,30 +138,31 @@ def _given(model: str, values) -> dict:
     return {name: value for name, value in zip(UI_SETTINGS, values) if name in own}
 
 
-@user_errors
 def _interpolate_from_ui(model, seeds, images, frames, method, loop, fps, easing, size, resample, walk_frames,
                          projection_steps, *values, progress=gr.Progress()):
+    if not model:
+        raise StudioError("choose a model (train one in the Train tab, or import one in the Models tab)")
     given = _given(model, values)
     if "steps" in given:
         given["steps"] = int(given["steps"])
-
-    def work(emit, cancelled):
-        return interpolate(model, seeds=seeds, images=file_paths(images), frames=frames, method=method, easing=easing,
-                           loop=bool(loop), fps=fps, size=size, resample=resample, walk_frames=walk_frames,
-                           projection_steps=projection_steps, cancelled=cancelled,
-                           progress=lambda fraction, text: emit("progress", (fraction, text)), **given)
-
-    # Stop closes this generator (at one of its yields), which stops a GAN projection or DDIM inversion
-    # after its current step.
-    for kind, value in stream_work(work):
+    skip = gr.skip()
+    started = time.monotonic()
+    for kind, value in _streamed(model, progress, seeds=seeds, images=file_paths(images), frames=frames,
+                                 method=method, easing=easing, loop=bool(loop), fps=fps, size=size,
+                                 resample=resample, walk_frames=walk_frames, projection_steps=projection_steps,
+                                 **given):
         if kind == "progress":
-            progress(value[0], desc=value[1])
-            yield (gr.skip(),) * 7
+            yield (skip,) * 8 + (f"**Working**: {value}",)
+        elif kind == "done":
+            outputs = _outputs(value)
+            note = "; ".join(value.notes)
+            yield (*outputs, key_values(outputs[-1], skip=("weights", "studio_version", "notes")),
+                   f"**Done**: {len(value.frames)} frames in {time.monotonic() - started:.1f} s"
+                   + (f" ({note})" if note else ""))
         else:
-            yield _outputs(value)
+            yield skip
 
 
-@user_errors
 def _move_from_ui(model, seed, image, size, resample, *rest):
     values, amounts = rest[:len(UI_SETTINGS)], rest[len(UI_SETTINGS):]
     given = {k: v for k, v in _given(model, values).items() if k != "steps"}
@@ -143,7 +171,6 @@ def _move_from_ui(model, seed, image, size, resample, *rest):
     return str(path)
 
 
-@user_errors
 def _describe_directions(model):
     info = latent_directions(model)
     shares = ", ".join(f"{100 * e:.1f}%" for e in info["explained"][:SLIDERS])
@@ -193,24 +220,32 @@ def _control(name: str):
                      elem_id=f"interpolate-{name}")
 
 
-def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None) -> None:
+def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.Tab | None = None) -> None:
     choices = model_choices(kind="image")
     first = choices[0][1] if choices else None
-    with gr.Row():
-        with gr.Column(scale=1, min_width=300):
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=320):
             model = gr.Dropdown(choices, value=first, label="Model", elem_id="interpolate-model")
             seeds = gr.Textbox("11, 42", label="Seeds", info="keyframes: comma-separated seeds, or 'random'",
                                elem_id="interpolate-seeds")
-            images = gr.File(label="Your images as keyframes (after the seeds)", file_count="multiple",
-                             file_types=["image"], elem_id="interpolate-images")
+            with gr.Row():
+                run = gr.Button("Animate", variant="primary", elem_id="interpolate-button", scale=2, min_width=100)
+                stop = gr.Button("Stop", variant="stop", elem_id="interpolate-stop", scale=1, min_width=60)
             frames = gr.Slider(1, MAX_FRAMES, value=16, step=1, label="Frames per segment",
                                elem_id="interpolate-frames")
             with gr.Row():
                 method = gr.Radio(list(METHODS), value="slerp", label="Path", elem_id="interpolate-method")
                 easing = gr.Radio(list(EASINGS), value="linear", label="Easing", elem_id="interpolate-easing")
-            with gr.Row():
-                loop = gr.Checkbox(False, label="Loop back to the start", elem_id="interpolate-loop")
-                fps = gr.Slider(1, MAX_FPS, value=12, step=1, label="Frames per second", elem_id="interpolate-fps")
+            fps = gr.Slider(1, MAX_FPS, value=12, step=1, label="Frames per second", elem_id="interpolate-fps")
+            loop = gr.Checkbox(False, label="Loop back to the start", elem_id="interpolate-loop")
+            if generate_gallery is not None:
+                with gr.Row():
+                    use_all = gr.Button("Use the Generate tab's images", size="sm", elem_id="interpolate-use-all")
+                    add_one = gr.Button("Add the selected Generate image", size="sm",
+                                        elem_id="interpolate-add-selected")
+            with gr.Accordion("Your images as keyframes", open=False):
+                images = gr.File(label="Pictures to pass through (after the seeds)", file_count="multiple",
+                                 file_types=["image"], height=120, elem_id="interpolate-images")
             with gr.Accordion("More", open=False):
                 size = gr.Slider(16, 1024, value=256, step=16, label="Output size (px)", elem_id="interpolate-size")
                 resample = gr.Radio(list(RESAMPLING), value="nearest", label="Upscaling",
@@ -221,31 +256,33 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None) -> None:
                 projection_steps = gr.Slider(10, 1000, value=200, step=10, label="GAN projection steps",
                                              elem_id="interpolate-projection-steps")
                 controls = [_control(name) for name in UI_SETTINGS]
-            if generate_gallery is not None:
-                with gr.Row():
-                    use_all = gr.Button("Use the Generate tab's images", size="sm", elem_id="interpolate-use-all")
-                    add_one = gr.Button("Add the selected Generate image", size="sm",
-                                        elem_id="interpolate-add-selected")
-            with gr.Row():
-                run = gr.Button("Animate", variant="primary", elem_id="interpolate-button")
-                stop = gr.Button("Stop", variant="stop", elem_id="interpolate-stop")
-        with gr.Column(scale=2):
-            with gr.Row():
-                gif = gr.Image(label="GIF (loops)", type="filepath", elem_id="interpolate-gif")
-                mp4 = gr.Video(label="MP4", elem_id="interpolate-mp4", loop=True)
-            gallery = gr.Gallery(label="Frames", format="png", columns=8, height="auto", elem_id="interpolate-frames-gallery")
-            sheet = gr.Image(label="Contact sheet", type="filepath", format="png", elem_id="interpolate-sheet")
-            with gr.Row():
-                zip_file = gr.File(label="All frames (zip)", elem_id="interpolate-zip")
-                info = gr.JSON(label="Parameters", elem_id="interpolate-info")
+        with gr.Column(scale=5, elem_id="interpolate-outputs"):
+            status = gr.Markdown("Press **Animate** to walk from one seed's image to the next.",
+                                 elem_id="interpolate-status", elem_classes=["status-line"])
+            with gr.Row(equal_height=True):
+                gif = gr.Image(label="GIF (loops)", type="filepath", interactive=False, height=300,
+                               elem_id="interpolate-gif", elem_classes=["pixelated", "fill-image"])
+                mp4 = gr.Video(label="MP4", elem_id="interpolate-mp4", loop=True, interactive=False, height=300)
+            gallery = gr.Gallery(label="Frames", format="png", columns=8, height=260, object_fit="contain",
+                                 interactive=False, elem_id="interpolate-frames-gallery", elem_classes=["pixelated"])
+            sheet = gr.Image(label="Contact sheet", type="filepath", format="png", interactive=False,
+                             elem_id="interpolate-sheet", elem_classes=["pixelated"])
+            with gr.Row(equal_height=False):
+                zip_file = gr.File(label="All frames (zip)", interactive=False, elem_id="interpolate-zip")
+                with gr.Column():
+                    table = gr.HTML(elem_id="interpolate-table")
+                    with gr.Accordion("Parameters as JSON", open=False):
+                        info = gr.JSON(label="Parameters", elem_id="interpolate-info")
             pairs = gr.Gallery(label="Your images beside their reconstructions", format="png", columns=4,
-                               height="auto", elem_id="interpolate-reconstructions")
+                               height="auto", interactive=False, visible=True, elem_id="interpolate-reconstructions",
+                               elem_classes=["pixelated"])
             with gr.Accordion("Latent directions (GAN and VAE models)", open=False):
                 about = gr.Markdown("Move an image along the directions its model's images vary most.")
                 with gr.Row():
                     base_seed = gr.Number(11, precision=0, label="Seed", elem_id="directions-seed")
                     base_image = gr.Image(label="or your image", type="filepath", elem_id="directions-image")
-                    preview = gr.Image(label="Preview", type="filepath", format="png", elem_id="directions-preview")
+                    preview = gr.Image(label="Preview", type="filepath", format="png", interactive=False,
+                                       elem_id="directions-preview", elem_classes=["pixelated", "fill-image"])
                 sliders = [gr.Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0, step=0.25, label=f"direction {i + 1}",
                                      elem_id=f"directions-{i}") for i in range(SLIDERS)]
                 find = gr.Button("Find directions", size="sm", elem_id="directions-find")
@@ -253,25 +290,26 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None) -> None:
     outputs = [gallery, gif, mp4, sheet, zip_file, pairs, info]
     inputs = [model, seeds, images, frames, method, loop, fps, easing, size, resample, walk_frames,
               projection_steps, *controls]
-    event = run.click(_interpolate_from_ui, inputs, outputs, api_visibility="private", concurrency_id=COMPUTE)
-    stop.click(None, cancels=[event], api_visibility="private")
+    event = ui_event(run.click, _interpolate_from_ui, inputs, [*outputs, table, status], concurrency_id=COMPUTE,
+                     show_progress_on=[gif])
+    on_stop(stop, event, status)
     model.change(_show_settings, model, controls, api_visibility="private", queue=False)
 
     move_inputs = [model, base_seed, base_image, size, resample, *controls, *sliders]
-    find.click(_describe_directions, model, about, api_visibility="private", concurrency_id=COMPUTE)
+    ui_event(find.click, _describe_directions, model, about, concurrency_id=COMPUTE)
     for slider in sliders:  # live preview: each release redraws (only the latest when several queue up)
-        slider.release(_move_from_ui, move_inputs, preview, api_visibility="private", trigger_mode="always_last",
-                       concurrency_id=COMPUTE)
-    base_seed.submit(_move_from_ui, move_inputs, preview, api_visibility="private", concurrency_id=COMPUTE)
-    base_image.change(_move_from_ui, move_inputs, preview, api_visibility="private", concurrency_id=COMPUTE)
+        ui_event(slider.release, _move_from_ui, move_inputs, preview, trigger_mode="always_last",
+                 concurrency_id=COMPUTE)
+    ui_event(base_seed.submit, _move_from_ui, move_inputs, preview, concurrency_id=COMPUTE)
+    ui_event(base_image.change, _move_from_ui, move_inputs, preview, concurrency_id=COMPUTE)
 
     if generate_gallery is not None:
         selected = gr.State(None)
         generate_gallery.select(selected_value, None, selected, api_visibility="private", queue=False)
-        use_all.click(_take_generated, [generate_gallery, model], [model, seeds], api_visibility="private",
-                      queue=False)
-        add_one.click(_add_selected, [selected, seeds, model], [model, seeds], api_visibility="private",
-                      queue=False)
+        ui_event(use_all.click, _take_generated, [generate_gallery, model], [model, seeds], queue=False,
+                 show_progress="hidden")
+        ui_event(add_one.click, _add_selected, [selected, seeds, model], [model, seeds], queue=False,
+                 show_progress="hidden")
 
     # Public endpoints read hidden components so scripts name only what they mean; see interpolate_api.
     with gr.Row(visible=False):
@@ -305,3 +343,5 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None) -> None:
         return gr.update(choices=names, value=value), *_show_settings(value)
 
     demo.load(refresh, model, [model, *controls], api_visibility="private", queue=False)
+    if tab is not None:
+        tab.select(refresh, model, [model, *controls], api_visibility="private", queue=False)

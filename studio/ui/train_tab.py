@@ -1,23 +1,29 @@
-"""Train tab and the `/train`, `/job_status`, `/job_cancel`, `/job_resume` and `/jobs` endpoints.
+"""Train tab and the `/train`, `/job_status`, `/job_cancel`, `/job_resume`, `/job_delete` and `/jobs` endpoints.
 
 Training runs in a background process; this tab only starts it and watches its files, so a page reload or
 an app restart re-attaches to running jobs.
 """
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 import pandas as pd
 
+from ..core.errors import StudioError
 from ..services import training
 from ..services.training import BACKGROUNDS, builtin_sets, start_training
 from . import train_text
-from .common import COMPUTE, file_paths, optional, user_errors
+from .charts import loss_chart
+from .common import COMPUTE, file_paths, number_or_default, optional, ui_event, user_errors
+from .views import duration, key_values
 
 # Families the image form trains: image generators, and per-style networks (content images in `files`, the
 # style in `style`). Text models have their own form below it (ui/train_text.py); the public /train takes
 # every family, text ones included. The AdaIN decoder is trained from the CLI.
 IMAGE_FAMILIES = [(title, name) for title, name in training.trainable_families() if name not in ("text", "lora", "adain")]
 NO_BUILTIN = "none (use my uploads)"
+DEFAULT_BUILTIN = "digits"  # the form works as it opens: a model name is proposed, and this set is its data
 
 
 @user_errors
@@ -62,15 +68,26 @@ def _loss_frame(job: str) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["step", "loss", "value"])
 
 
+def _eta(st: dict) -> float | None:
+    """Seconds left, from the average time per step so far: steady, where the worker's own figure (from its
+    last few steps) jumps with every preview and checkpoint."""
+    step, steps, elapsed = st.get("step") or 0, st.get("steps") or 0, st.get("elapsed")
+    if elapsed and step > 0 and steps > step:
+        return elapsed / step * (steps - step)
+    return st.get("eta_seconds")
+
+
 def _summary(st: dict) -> str:
     state = st.get("state", "?")
     parts = [f"**{state}**", f"step {st.get('step', 0)} / {st.get('steps', '?')}"]
     if st.get("speed"):
         parts.append(f"{st['speed']} {st.get('speed_unit', '')}")
-    if state in training.ACTIVE_STATES and st.get("eta_seconds") is not None:
-        eta = int(st["eta_seconds"])
-        parts.append(f"ETA {eta // 60} min {eta % 60} s")
-    if st.get("message"):
+    if state in training.ACTIVE_STATES and _eta(st) is not None:
+        parts.append(f"about {duration(_eta(st))} left")
+    if st.get("elapsed"):
+        parts.append(f"{duration(st['elapsed'])} so far" if state in training.ACTIVE_STATES
+                     else f"trained for {duration(st['elapsed'])}")
+    if st.get("message") and not str(st["message"]).startswith("step "):
         parts.append(st["message"])
     return " · ".join(parts)
 
@@ -96,6 +113,13 @@ def job_resume(job: str) -> dict:
 
 
 @user_errors
+def job_delete(job: str) -> str:
+    """Delete a finished, failed or cancelled job: its folder (data copy, checkpoints, logs) is removed and
+    the model it saved stays. A running job must be cancelled first. Returns a message."""
+    return training.delete_job(job)
+
+
+@user_errors
 def list_jobs() -> list[dict]:
     """Every training job, newest first, with its last status."""
     return training.list_jobs()
@@ -106,28 +130,94 @@ def _job_choices() -> list[str]:
 
 
 def _poll(job: str):
-    # Called by the timer: quiet when no job is chosen, and never raises into the page.
+    """The job view for the page (status line, chart, samples, status table, raw status), re-read every
+    two seconds by the timer: quiet when no job is chosen, and never raising into the page."""
     if not job:
-        return gr.skip(), gr.skip(), gr.skip(), "No job chosen: start one, or pick one from the list."
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "No job yet: start one, or pick one from the list."
     try:
-        return job_status(job)
-    except gr.Error as exc:
-        return gr.skip(), gr.skip(), gr.skip(), str(exc)
+        st = training.job_status(job)
+        chart = loss_chart(training.job_losses(job))
+        sample = training.job_sample(job)
+    except StudioError as exc:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), str(exc)
+    return st, chart, str(sample) if sample else None, key_values(_readable(st)), _summary(st)
 
 
-def build(demo: gr.Blocks) -> None:
-    gr.Markdown("Train a model on your own images. Training runs in the background: you can leave this page "
-                "and come back; cancel keeps the last checkpoint, and resume continues from it.")
-    with gr.Row():
-        with gr.Column(scale=1, min_width=300):
-            family = gr.Dropdown(IMAGE_FAMILIES, value=IMAGE_FAMILIES[0][1], label="Model family",
-                                 elem_id="train-family")
-            name = gr.Textbox(label="Model name", placeholder="my-model", elem_id="train-name",
+def _readable(st: dict) -> dict:
+    """The status as a person reads it: durations in minutes, the time of the last update, no process id."""
+    shown = {k: v for k, v in st.items() if k not in ("losses", "pid", "eta_seconds", "elapsed", "updated")}
+    if st.get("elapsed") is not None:
+        shown["trained for"] = duration(st["elapsed"])
+    if st.get("state") in training.ACTIVE_STATES and _eta(st) is not None:
+        shown["time left"] = f"about {duration(_eta(st))}"
+    if st.get("updated"):
+        shown["updated"] = time.strftime("%H:%M:%S", time.localtime(st["updated"]))
+    if isinstance(st.get("losses"), dict):
+        shown["latest losses"] = st["losses"]
+    return shown
+
+
+def _recipe_placeholders(family: str):
+    """Each empty number box says what it means for this family: its default."""
+    defaults = training.recipe_defaults(family or "vae")
+    return [gr.update(placeholder=f"empty: {defaults[key]:g}, the default" if key in defaults else "empty: default")
+            for key in ("steps", "batch_size", "learning_rate")]
+
+
+def _train_from_ui(family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed, fit,
+                   background, flip, style, progress=gr.Progress()):
+    # Uploads win over the built-in set the form starts with, so an artist who adds images trains on them.
+    if file_paths(files) and family != "style":
+        builtin = None
+    if family == "style":
+        builtin = None
+    job, report, status = train.__wrapped__(family, name, files, builtin, image_size, color,
+                                            number_or_default(steps), number_or_default(batch_size),
+                                            number_or_default(learning_rate), number_or_default(seed), fit,
+                                            background, flip, style, progress=progress)
+    return gr.update(choices=_job_choices(), value=job), report, training.propose_name(family or "vae")
+
+
+def _cancel_from_ui(job: str):
+    if not job:
+        raise StudioError("choose the job to cancel")
+    training.cancel_job(job)
+    return _poll(job)
+
+
+def _resume_from_ui(job: str):
+    if not job:
+        raise StudioError("choose the job to resume")
+    training.resume_job(job)
+    return _poll(job)
+
+
+def _delete_from_ui(job: str):
+    if not job:
+        raise StudioError("choose the job to delete")
+    message = training.delete_job(job)
+    return message, gr.update(choices=_job_choices(), value=None)
+
+
+def _family_changed(family: str):
+    style_family = family == "style"
+    return (gr.update(visible=style_family), gr.update(value=128 if style_family else 32),
+            gr.update(value=training.propose_name(family or "vae")), *_recipe_placeholders(family))
+
+
+def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
+    first = IMAGE_FAMILIES[0][1]
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            family = gr.Dropdown(IMAGE_FAMILIES, value=first, label="Model family", elem_id="train-family")
+            name = gr.Textbox(training.propose_name(first), label="Model name", elem_id="train-name",
                               info="letters, digits, '.', '_' and '-'")
-            files = gr.File(label="Your images (PNG, JPEG, WebP) or zips of them", file_count="multiple",
-                            file_types=["image", ".zip"], elem_id="train-files")
-            builtin = gr.Dropdown([NO_BUILTIN, *builtin_sets()], value=NO_BUILTIN, label="Or a built-in data set",
+            builtin = gr.Dropdown([NO_BUILTIN, *builtin_sets()], value=DEFAULT_BUILTIN,
+                                  label="Training images: a built-in set", info="or upload your own below",
                                   elem_id="train-builtin")
+            start = gr.Button("Start training", variant="primary", elem_id="train-start")
+            files = gr.File(label="Your images (PNG, JPEG, WebP) or zips of them", file_count="multiple",
+                            file_types=["image", ".zip"], height=110, elem_id="train-files")
             style_image = gr.Image(type="filepath", label="Style image (per-style networks: your uploads above "
                                    "are the content photos; none: the installed photos)", visible=False,
                                    elem_id="train-style-image")
@@ -135,52 +225,68 @@ def build(demo: gr.Blocks) -> None:
                 image_size = gr.Dropdown([16, 32, 64, 96, 128, 160, 192, 256], value=32, label="Image size (px)",
                                          elem_id="train-size")
                 color = gr.Checkbox(False, label="Colour (off: grey)", elem_id="train-color")
-            with gr.Row():
-                steps = gr.Number(2000, precision=0, label="Steps", elem_id="train-steps")
-                batch_size = gr.Number(64, precision=0, label="Batch size", elem_id="train-batch")
-            with gr.Row():
-                learning_rate = gr.Number(None, label="Learning rate", info="empty: the family's default",
-                                          elem_id="train-lr")
-                seed = gr.Number(0, precision=0, label="Seed", elem_id="train-seed")
-            with gr.Accordion("Pre-processing", open=False):
+            with gr.Accordion("Training settings (empty: the family's defaults)", open=False):
+                defaults = training.recipe_defaults(first)
+                with gr.Row():
+                    steps = gr.Textbox("", label="Steps", placeholder=f"empty: {defaults['steps']}, the default",
+                                       elem_id="train-steps")
+                    batch_size = gr.Textbox("", label="Batch size",
+                                            placeholder=f"empty: {defaults['batch_size']}, the default",
+                                            elem_id="train-batch")
+                with gr.Row():
+                    learning_rate = gr.Textbox("", label="Learning rate",
+                                               placeholder=f"empty: {defaults['learning_rate']:g}, the default",
+                                               elem_id="train-lr")
+                    seed = gr.Number(0, precision=0, label="Seed", elem_id="train-seed")
                 fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to square")
                 background = gr.Dropdown(list(BACKGROUNDS), value="white", label="Background for transparency")
                 flip = gr.Checkbox(False, label="Random horizontal flips")
-            start = gr.Button("Start training", variant="primary", elem_id="train-start")
-            report = gr.Textbox(label="Data report", lines=4, elem_id="train-report")
-        with gr.Column(scale=2):
-            with gr.Row():
-                job = gr.Dropdown(_job_choices(), value=None, label="Job", allow_custom_value=True,
+            report = gr.Textbox(label="Data report", lines=3, interactive=False, elem_id="train-report")
+        with gr.Column(scale=2, elem_id="train-outputs"):
+            with gr.Row(equal_height=False):
+                job = gr.Dropdown(_job_choices(), value=None, label="Job", allow_custom_value=True, scale=4,
                                   elem_id="train-job")
-                refresh = gr.Button("Refresh list", size="sm")
-            summary = gr.Markdown(elem_id="train-summary")
-            with gr.Row():
-                cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
-                resume = gr.Button("Resume", elem_id="train-resume")
-            plot = gr.LinePlot(x="step", y="value", color="loss", label="Losses", height=260, elem_id="train-plot")
-            sample = gr.Image(label="Latest samples (fixed seeds)", type="filepath", elem_id="train-sample")
-            status = gr.JSON(label="Status", elem_id="train-status")
+                with gr.Column(scale=1, min_width=120):
+                    cancel = gr.Button("Cancel", variant="stop", size="sm", elem_id="train-cancel")
+                    resume = gr.Button("Resume", size="sm", elem_id="train-resume")
+                    delete = gr.Button("Delete job", size="sm", elem_id="train-delete")
+                    refresh = gr.Button("Refresh list", size="sm", elem_id="train-refresh")
+            summary = gr.Markdown("No job yet: start one, or pick one from the list.", elem_id="train-summary",
+                                  elem_classes=["status-line"])
+            chart = gr.HTML(loss_chart([]), elem_id="train-chart", label="Losses")
+            with gr.Row(equal_height=False):
+                sample = gr.Image(label="Latest samples (fixed seeds)", type="filepath", interactive=False,
+                                  height=300, elem_id="train-sample", elem_classes=["pixelated", "fill-image"])
+                with gr.Column():
+                    table = gr.HTML(elem_id="train-table")
+                    with gr.Accordion("Status as JSON", open=False):
+                        status = gr.JSON(label="Status", elem_id="train-status")
     train_text.build(demo, job, report, status, _job_choices)  # text models: the same job view below
 
-    family.change(lambda f: (gr.update(visible=f == "style"), gr.update(value=128 if f == "style" else 32)),
-                  family, [style_image, image_size], api_visibility="private", queue=False)
-    start.click(train, [family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed,
-                        fit, background, flip, style_image], [job, report, status], api_name="_train_ui",
-                api_visibility="private", concurrency_id=COMPUTE
-                ).success(lambda j: gr.update(choices=_job_choices(), value=j), job, job, api_visibility="private",
-                          queue=False)
-    watch = [status, plot, sample, summary]
+    family.change(_family_changed, family, [style_image, image_size, name, steps, batch_size, learning_rate],
+                  api_visibility="private", queue=False)
+    files.upload(lambda: gr.update(value=NO_BUILTIN), None, builtin, api_visibility="private", queue=False)
+    ui_event(start.click, _train_from_ui, [family, name, files, builtin, image_size, color, steps, batch_size,
+                                            learning_rate, seed, fit, background, flip, style_image],
+             [job, report, name], concurrency_id=COMPUTE)
+    watch = [status, chart, sample, table, summary]
     job.change(_poll, job, watch, api_visibility="private", queue=False)
     gr.Timer(2.0).tick(_poll, job, watch, api_visibility="private", queue=False)
-    cancel.click(job_cancel, job, status, api_name="job_cancel", concurrency_limit=None)
-    resume.click(job_resume, job, status, api_name="job_resume", concurrency_limit=None)
+    ui_event(cancel.click, _cancel_from_ui, job, watch, concurrency_limit=None, show_progress="hidden")
+    ui_event(resume.click, _resume_from_ui, job, watch, concurrency_limit=None, show_progress="hidden")
+    ui_event(delete.click, _delete_from_ui, job, [summary, job], concurrency_limit=None, show_progress="hidden")
     refresh.click(lambda: gr.update(choices=_job_choices()), None, job, api_visibility="private", queue=False)
 
     # Public endpoints for scripts; their triggers are hidden. /train reads plain inputs rather than the form's
-    # dropdowns, so it takes every family (text ones too) and any image size the family allows.
+    # dropdowns, so it takes every family (text ones too) and any image size the family allows. Their outputs
+    # are hidden components too, so they keep the shapes scripts know (the losses as a table).
     with gr.Row(visible=False):
         api_job = gr.Textbox(label="job")
         api_status = gr.Button("job status")
+        api_cancel = gr.Button("job cancel")
+        api_resume = gr.Button("job resume")
+        api_delete = gr.Button("job delete")
+        api_deleted = gr.Markdown(label="message")
         api_list = gr.Button("jobs")
         api_jobs_out = gr.JSON()
         api_train = gr.Button("train")
@@ -192,8 +298,15 @@ def build(demo: gr.Blocks) -> None:
                       gr.Textbox("crop", label="fit"), gr.Textbox("white", label="background"),
                       gr.Checkbox(False, label="flip"), gr.Image(type="filepath", label="style"),
                       gr.Textbox(label="base_model")]
-    api_train.click(train, api_inputs, [job, report, status], api_name="train", concurrency_id=COMPUTE)
-    api_status.click(job_status, api_job, watch, api_name="job_status", concurrency_limit=None)
+        api_outputs = [gr.Textbox(label="job"), gr.Textbox(label="report"), gr.JSON(label="status")]
+        api_watch = [gr.JSON(label="status"), gr.LinePlot(x="step", y="value", color="loss", label="losses"),
+                     gr.Image(type="filepath", label="sample"), gr.Markdown(label="summary")]
+        api_state = gr.JSON(label="status")
+    api_train.click(train, api_inputs, api_outputs, api_name="train", concurrency_id=COMPUTE)
+    api_status.click(job_status, api_job, api_watch, api_name="job_status", concurrency_limit=None)
+    api_cancel.click(job_cancel, api_job, api_state, api_name="job_cancel", concurrency_limit=None)
+    api_resume.click(job_resume, api_job, api_state, api_name="job_resume", concurrency_limit=None)
+    api_delete.click(job_delete, api_job, api_deleted, api_name="job_delete", concurrency_limit=None)
     api_list.click(list_jobs, None, api_jobs_out, api_name="jobs", concurrency_limit=None)
 
     def attach():
@@ -201,6 +314,9 @@ def build(demo: gr.Blocks) -> None:
         all_jobs = training.list_jobs()
         running = [j["job"] for j in all_jobs if j.get("state") in training.ACTIVE_STATES]
         current = running[0] if running else (all_jobs[0]["job"] if all_jobs else None)
-        return gr.update(choices=[j["job"] for j in all_jobs], value=current)
+        return gr.update(choices=_job_choices(), value=current)
 
     demo.load(attach, None, job, api_visibility="private", queue=False)
+    if tab is not None:
+        tab.select(lambda current: gr.update(choices=_job_choices(), value=current), job, job,
+                   api_visibility="private", queue=False)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.support.browser import browser_page, open_tab
+from tests.support.browser import browser_page, open_tab, table_values
 
 pytestmark = pytest.mark.browser
 
@@ -31,8 +31,8 @@ def test_every_tab_renders_and_the_vae_generates(app, artifacts):
         page.wait_for_function("document.querySelectorAll('#generate-gallery img').length >= 8", timeout=60_000)
         assert "seed 5" in page.locator("#generate-gallery").inner_text()
         page.screenshot(path=str(artifacts / "generate-vae.png"), full_page=True)
-        params = page.locator("#generate-info").inner_text()
-        assert "digits-vae" in params and "temperature" in params
+        params = table_values(page, "generate-table")
+        assert params["model"] == "digits-vae" and "temperature" in params
 
         # Send a generated image to the Style tab as its content image.
         images.nth(2).click()

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.support.browser import browser_page, open_tab
+from tests.support.browser import browser_page, open_tab, table_values
 
 MODEL = "interp-test-vae"  # the `app_vae` fixture's model
 
@@ -38,7 +38,7 @@ def test_browser_builds_an_animation_from_two_seeds(app, vae, artifacts):
             assert im.format == "GIF" and im.n_frames == 5
         page.wait_for_function("document.querySelectorAll('#interpolate-frames-gallery img').length >= 5",
                                timeout=60_000)
-        assert MODEL in page.locator("#interpolate-info").inner_text()
+        assert table_values(page, "interpolate-table")["model"] == MODEL
         page.screenshot(path=str(artifacts / "interpolate-two-seeds.png"), full_page=True)
 
 

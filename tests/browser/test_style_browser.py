@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import browser_page, open_tab
+from tests.support.browser import browser_page, open_tab, set_number, table_values
 
 pytestmark = pytest.mark.browser
-
-
-def set_number(page, elem_id: str, value) -> None:
-    box = page.locator(f"#{elem_id} input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
 
 
 def choose(page, elem_id: str, value: str) -> None:
@@ -27,16 +21,18 @@ def test_style_tab_stylises_the_example_with_each_method(app, artifacts):
         open_tab(page, "Style")
         assert "EfficientNet-Lite0" in page.locator("#style-network").inner_text() or \
             "VGG19" in page.locator("#style-network").inner_text()
+        page.get_by_text("More settings").click()
         set_number(page, "style-size", 64)
         set_number(page, "style-steps", 2)
         for method in available_methods():
             choose(page, "style-method", method)
             page.locator("#style-button").click()
-            marker = f'"method":"{method}"' if method in ("optimization", "adain") else f'"style_model":"{method}"'
-            page.wait_for_function(
-                "([marker]) => document.querySelector('#style-status').innerText.includes('done')"
-                " && document.querySelector('#style-info').innerText.replace(/\\s/g, '').includes(marker)"
-                " && document.querySelector('#style-info').innerText.replace(/\\s/g, '').includes('\"size\":64')",
-                arg=[marker], timeout=180_000)
+            page.wait_for_function("document.querySelector('#style-status').innerText.includes('Done')",
+                                   timeout=180_000)
+            key, value = ("method", method) if method in ("optimization", "adain") else ("style model", method)
+            page.wait_for_function("([key, value]) => [...document.querySelectorAll('#style-table tr')].some("
+                                   "r => r.querySelector('th').innerText === key && r.querySelector('td').innerText"
+                                   " === value)", arg=[key, value], timeout=60_000)
+            assert table_values(page, "style-table")["size"] == "64"
             page.screenshot(path=str(artifacts / f"style-{method}.png"), full_page=True)
         assert page.locator("#style-result img").count() >= 1

@@ -12,10 +12,12 @@ def test_write_streams_and_stop_stops(app, artifacts):
     with browser_page(app.local_url) as page:
         open_tab(page, "Write")
         assert "fortunes-char" in page.locator("#write-model input").input_value()
+        assert page.locator("#write-prompt textarea").input_value()  # it opens with an example prompt
         page.locator("#write-preset-poem").click()
         page.wait_for_function("document.querySelector('#write-prompt textarea').value.startsWith('A poem')")
         page.locator("#write-max-new-tokens input[type=number]").fill("2000")
         page.locator("#write-max-new-tokens input[type=number]").press("Enter")
+        page.get_by_text("Sampling", exact=True).click()
         page.locator("#write-seed input").fill("3")
         page.locator("#write-button").click()
         output = page.locator("#write-output-0 textarea")
@@ -33,8 +35,8 @@ def test_write_streams_and_stop_stops(app, artifacts):
         page.locator("#write-max-new-tokens input[type=number]").fill("40")
         page.locator("#write-max-new-tokens input[type=number]").press("Enter")
         page.locator("#write-button").click()
-        page.wait_for_function("document.querySelector('#write-info').innerText.replace(/\\s/g, '')"
-                               ".includes('\"done\":true')", timeout=120_000)
+        page.wait_for_function("document.querySelector('#write-status').innerText.includes('Done')",
+                               timeout=120_000)
         assert output.input_value().startswith("A poem about the sea")
 
 

@@ -111,3 +111,15 @@ def test_presets_and_model_list(tiny):
                                                              and k != "max_new_tokens"}, max_new_tokens=5)
         assert text.startswith(preset["prompt"])
     assert tiny in w.text_models() and "SmolLM2-135M-Instruct" in w.text_models()
+
+
+def test_a_model_gets_its_own_sampling_defaults_unless_told_otherwise(tiny, monkeypatch):
+    # SmolLM2 loops at the plain defaults; its entry gives it a repetition penalty.
+    assert w.model_defaults("SmolLM2-135M-Instruct")["repetition_penalty"] > 1.0
+    assert w.model_defaults(tiny) == {name: s.default for name, s in w.SETTINGS.items()}
+    monkeypatch.setitem(w.MODEL_DEFAULTS, tiny, {"repetition_penalty": 1.3, "temperature": 0.5})
+    *_, draft = w.stream("Tyger", model=tiny, max_new_tokens=5, seed=1)
+    assert draft.parameters["repetition_penalty"] == 1.3 and draft.parameters["temperature"] == 0.5
+    *_, draft = w.stream("Tyger", model=tiny, max_new_tokens=5, seed=1, repetition_penalty=1.0)
+    assert draft.parameters["repetition_penalty"] == 1.0  # what the caller asks for wins
+    assert 1 <= draft.parameters["tokens_written"] <= 5  # a random tiny model may draw its end token early

@@ -36,3 +36,20 @@ def browser_page(url: str, width: int = 1400, height: int = 1000):
 def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
     page.wait_for_timeout(300)
+
+
+# An error message in the page: Gradio shows each as a toast whose title carries the class "error".
+ERRORS_SHOWN = ".toast-title.error"
+
+
+def set_number(page, elem_id: str, value) -> None:
+    """Type a number into a slider's or number box's field and confirm it."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def table_values(page, elem_id: str) -> dict[str, str]:
+    """The name -> value rows of one of the studio's key/value tables (parameters, status, a model's record)."""
+    return page.evaluate("(id) => Object.fromEntries([...document.querySelectorAll('#' + id + ' tr')]"
+                         ".map(r => [r.querySelector('th').innerText, r.querySelector('td').innerText]))", elem_id)

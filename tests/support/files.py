@@ -57,3 +57,29 @@ def save_tiny_vae(registry, name: str, image_size: int = 16, channels: int = 1, 
     meta = {"config": config, "shapes": {"image_size": image_size, "channels": channels},
             "recipe": family.default_recipe(), "dataset": {"name": "none", "source": "untrained test model"}}
     return save_model(name, "vae", module, meta, registry=registry)
+
+
+def model_zip(folder: Path, path: Path, edit: dict | None = None, replace: dict[str, bytes] | None = None,
+              top: str | None = None) -> Path:
+    """A model folder zipped as the studio exports it (`<top>/<file>`), with JSON files changed on the way:
+    `edit` maps a file inside the folder ("studio.json", "unet/config.json") to a function that changes its
+    parsed JSON in place; `replace` maps files to new bytes (None drops the file). For hostile archives."""
+    import json
+
+    folder = Path(folder)
+    top = top or folder.name
+    members = {}
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = file.relative_to(folder).as_posix()
+        data = file.read_bytes()
+        if edit and rel in edit:
+            parsed = json.loads(data)
+            edit[rel](parsed)
+            data = json.dumps(parsed).encode()
+        members[f"{top}/{rel}"] = data
+    for rel, data in (replace or {}).items():
+        if data is None:
+            members.pop(f"{top}/{rel}", None)
+        else:
+            members[f"{top}/{rel}"] = data
+    return write_zip(path, members)

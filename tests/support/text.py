@@ -86,3 +86,25 @@ def tiny_llama_folder(folder: Path, text: str = TYGER) -> Path:
     LlamaForCausalLM(cfg).save_pretrained(str(folder))
     tok.save_pretrained(str(folder))
     return folder
+
+
+def save_tiny_lora(name: str, base: str, r: int = 4, seed: int = 0):
+    """A LoRA adapter (peft) on the studio text model `base`, with random nonzero weights so that it changes
+    what the base writes, saved through the models service as training saves one."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from studio.families.lora import load_base
+    from studio.families.text import TextModel
+    from studio.services.models import save_model
+
+    model, tokenizer = load_base(base, torch.device("cpu"))
+    peft_model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=2 * r, lora_dropout=0.0))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for key, p in peft_model.named_parameters():
+            if "lora_B" in key:
+                p.normal_(0, 0.5)
+    config = {"base_model": base, "r": r, "alpha": 2 * r, "dropout": 0.0, "target_modules": None}
+    return save_model(name, "lora", TextModel(peft_model, tokenizer),
+                      {"config": config, "shapes": {"base_model": base}, "recipe": {}, "dataset": {"name": "none"}})

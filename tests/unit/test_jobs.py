@@ -105,4 +105,5 @@ def test_closing_a_streamed_event_stops_its_work():
 
     with pytest.raises(ValueError, match="bad input"):
         list(stream_work(fails))
-    assert list(stream_work(lambda emit, cancelled: 42)) == [("done", 42)]
+    # ("tick", None) only says the work is quiet (it lets Gradio close the generator between values).
+    assert [e for e in stream_work(lambda emit, cancelled: 42) if e[0] != "tick"] == [("done", 42)]
