@@ -68,15 +68,15 @@ def _prepare(model: str, settings: dict):
 @on_gpu  # ZeroGPU Spaces lend the GPU per call (services/zerogpu.py)
 def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | None = None,
              progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
-             finished: Callable[[list[Path], list[int]], None] | None = None, gallery: bool = True,
-             **settings) -> Generated:
+             finished: Callable[[list[Path], list[int], list[str | None]], None] | None = None,
+             gallery: bool = True, **settings) -> Generated:
     """Generate `count` images with seeds seed, seed+1, ...; write PNGs, a grid and a zip. Each PNG is also
     kept in the gallery as soon as its chunk is finished (`gallery=False`: not, for measurements).
 
-    `progress(fraction, text)` reports the images and denoising steps done; `finished(files, seeds)` hands
-    over every PNG written so far after each chunk of `CHUNK` images. When `cancelled()` turns True the
-    work stops within one sampling step and the result holds the images finished before it (`stopped`);
-    those are in the gallery too. StudioError if none was finished.
+    `progress(fraction, text)` reports the images and denoising steps done; `finished(files, seeds, ids)`
+    hands over every PNG written so far, with its gallery id, after each chunk of `CHUNK` images. When
+    `cancelled()` turns True the work stops within one sampling step and the result holds the images
+    finished before it (`stopped`); those are in the gallery too. StudioError if none was finished.
     """
     count = check_number("count", count, 1, MAX_COUNT, whole=True)
     base = resolve_seed(seed)
@@ -111,7 +111,7 @@ def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | 
         images.append(batch)
         report((start + len(chunk)) / count, f"{start + len(chunk)} of {count} images done")
         if finished is not None:
-            finished(list(files), seeds[:len(files)])
+            finished(list(files), seeds[:len(files)], list(ids) if gallery else [None] * len(files))
     if not files:
         raise StudioError("stopped before the first image was finished")
     done = seeds[:len(files)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..services import compose as composing
-from .common import COMPUTE, file_path, optional, user_errors
+from .common import COMPUTE, file_path, optional, rating_row, rating_updates, user_errors
 
 KEYS = ["D", "G", "A", "E", "C", "F", "Bb", "Em", "Am", "Bm", "Dm", "Gm", "Ador", "Edor", "Dmix", "Amix"]
 METRES = ["6/8", "4/4", "2/4", "3/4", "9/8", "12/8", "2/2", "C", "C|", "3/2", "5/4", "7/8"]
@@ -40,7 +40,7 @@ def compose_api(model: str | None = None, title: str = "Untitled", key: str = "D
                                -1 if seed in (None, "") else int(seed), melody or "", instrument or "piano")
     for note in result.notes:
         gr.Warning(note)
-    params = {**result.parameters, "notes": result.notes}
+    params = {**result.parameters, "notes": result.notes, "gallery_id": result.gallery_id}  # for /rate
     return (result.abc, _score_html(result.svg_text), str(result.svg), str(result.midi), str(result.audio),
             params)
 
@@ -101,12 +101,15 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
                 midi_file = gr.File(label="MIDI", elem_id="compose-midi")
                 svg_file = gr.File(label="Score (SVG)", elem_id="compose-svg")
             info = gr.JSON(label="Parameters", elem_id="compose-info")
+            rating = rating_row("compose")
 
     inputs = [model, title, key, metre, unit, tempo, bars, settings["temperature"], settings["top_k"],
               settings["top_p"], seed, melody, instrument]
     event = run.click(compose_api, inputs, [abc, score, svg_file, midi_file, recording, info], api_name="compose",
                       concurrency_id=COMPUTE)
     stop.click(None, cancels=[event], api_visibility="private")
+    event.then(lambda params: rating_updates([("the tune", (params or {}).get("gallery_id"))]), info,
+               rating.outputs, api_visibility="private", show_progress="hidden")
     upload.upload(_load_melody, upload, melody, api_visibility="private")
 
     # ABC models trained or imported since the page opened appear when the tab is opened.

@@ -8,10 +8,10 @@ import gradio as gr
 from ..services import gallery as service
 from ..services.favourites import DEFAULT_MIX, DEFAULT_STEPS, train_on_favourites
 from ..services.originality import originality
-from .common import COMPUTE, file_path, model_choices, optional, user_errors
+from .common import COMPUTE, STARS, file_path, model_choices, optional, ui_event, user_errors
+from .views import key_values
 
 ALL = "all"
-STARS = [("unrated", 0), ("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5)]
 VIDEO_SUFFIXES = (".mp4",)
 AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
 SHOWN = 240  # items shown in the grid at once
@@ -102,12 +102,20 @@ def _caption(record: dict) -> str:
     return f"{record['kind']} · {record['model']}{seed} {stars}{heart}".strip()
 
 
+def _record_table(record: dict) -> str:
+    """The item as a person reads it: what made it first, then its parameters."""
+    shown = {k: record.get(k) for k in ("id", "kind", "model", "seed", "created", "rating", "favourite")}
+    params = {k: v for k, v in (record.get("parameters") or {}).items() if k not in ("studio_version", "weights")}
+    return key_values({**shown, **params})
+
+
 def _show(record: dict | None):
-    """The selected item's views: full-size image, video, sound, text, record, stars, favourite, files."""
+    """The selected item's views: full-size image, video, sound, text, record (JSON and table), stars,
+    favourite, files, id."""
     if not record:
         return (gr.update(value=None, visible=False), gr.update(value=None, visible=False),
-                gr.update(value=None, visible=False), gr.update(value="", visible=False), None, 0, False, None,
-                None)
+                gr.update(value=None, visible=False), gr.update(value="", visible=False), None, "", 0, False,
+                None, None)
     files = record["files"]
     video = next((f for f in files if f.lower().endswith(VIDEO_SUFFIXES)), None)
     audio = next((f for f in files if f.lower().endswith(AUDIO_SUFFIXES)), None)
@@ -116,7 +124,7 @@ def _show(record: dict | None):
     text = record.get("text")
     return (gr.update(value=image, visible=image is not None), gr.update(value=video, visible=video is not None),
             gr.update(value=audio, visible=audio is not None), gr.update(value=text or "", visible=text is not None),
-            record, record["rating"], record["favourite"], files, record["id"])
+            record, _record_table(record), record["rating"], record["favourite"], files, record["id"])
 
 
 def _model_filter_choices() -> list[str]:
@@ -141,13 +149,13 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
             count = gr.Markdown(elem_id="gallery-count")
         with gr.Column(scale=3):
             grid = gr.Gallery(label="Everything made", columns=6, height="auto", allow_preview=False,
-                              format="png", elem_id="gallery-grid")
+                              format="png", elem_id="gallery-grid", elem_classes=["pixelated"])
     ids = gr.State([])
     selected = gr.State(None)
     with gr.Row(visible=True):
         with gr.Column(scale=2):
             full = gr.Image(label="Full size", type="filepath", format="png", visible=False, height=420,
-                            elem_id="gallery-full")
+                            elem_id="gallery-full", elem_classes=["pixelated", "fill-image"])
             video = gr.Video(label="Animation", visible=False, elem_id="gallery-video")
             audio = gr.Audio(label="Sound", type="filepath", visible=False, elem_id="gallery-audio")
             text = gr.Textbox(label="Text", lines=12, visible=False, buttons=["copy"], elem_id="gallery-text")
@@ -155,8 +163,10 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
                 check = gr.Button("Check originality", elem_id="gallery-check")
                 verdict = gr.Markdown(elem_id="gallery-verdict")
                 nearest = gr.Gallery(label="Nearest training images", columns=4, height="auto",
-                                     elem_id="gallery-nearest")
-                report = gr.JSON(label="Report", elem_id="gallery-report")
+                                     elem_id="gallery-nearest", elem_classes=["pixelated"])
+                report_table = gr.HTML(elem_id="gallery-report-table")
+                with gr.Accordion("Report as JSON", open=False):
+                    report = gr.JSON(label="Report", elem_id="gallery-report")
         with gr.Column(scale=1, min_width=280):
             stars = gr.Radio(STARS, value=0, label="Rating", elem_id="gallery-stars")
             favourite = gr.Checkbox(False, label="Favourite", elem_id="gallery-favourite")
@@ -164,7 +174,9 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
             with gr.Accordion("Delete", open=False):
                 confirm = gr.Checkbox(False, label="Yes, delete this item", elem_id="gallery-delete-confirm")
                 delete = gr.Button("Delete", variant="stop", elem_id="gallery-delete")
-            info = gr.JSON(label="Item", elem_id="gallery-info")
+            info_table = gr.HTML(elem_id="gallery-table")
+            with gr.Accordion("Item as JSON", open=False):
+                info = gr.JSON(label="Item", elem_id="gallery-info")
     with gr.Accordion("Fine-tune a model on its favourites", open=False):
         gr.Markdown("Continues training the model on its favourite outputs mixed with its own training data, as a "
                     "background job (watch it in the Train tab). The new model's card lists the items it used.")
@@ -175,10 +187,12 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
             ft_mix = gr.Slider(0.05, 1.0, value=DEFAULT_MIX, step=0.05, label="Share of favourites",
                                elem_id="gallery-ft-mix")
         ft_start = gr.Button("Fine-tune on favourites", elem_id="gallery-ft-start")
-        ft_status = gr.JSON(label="Job", elem_id="gallery-ft-status")
+        ft_table = gr.HTML(elem_id="gallery-ft-table")
+        with gr.Accordion("Job as JSON", open=False):
+            ft_status = gr.JSON(label="Job", elem_id="gallery-ft-status")
 
     filters = [kind, model, min_rating, favourites, since, until]
-    views = [full, video, audio, text, info, stars, favourite, files, selected]
+    views = [full, video, audio, text, info, info_table, stars, favourite, files, selected]
 
     def refresh(*values):
         shown, found, n = _filtered(*values)
@@ -190,23 +204,25 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
         shown, found, n = _filtered(values[0], value, *values[1:])
         return gr.update(choices=choices, value=value), shown, found, n, *_show(None)
 
-    show.click(refresh, filters, [grid, ids, count, *views], api_visibility="private")
+    ui_event(show.click, refresh, filters, [grid, ids, count, *views], concurrency_limit=None)
     for control in (kind, model, favourites, min_rating):
-        control.input(refresh, filters, [grid, ids, count, *views], api_visibility="private")
+        ui_event(control.input, refresh, filters, [grid, ids, count, *views], concurrency_limit=None)
 
     def pick(found, evt: gr.SelectData):
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
         return _show(service.gallery_item(found[index]) if 0 <= index < len(found) else None)
 
-    grid.select(user_errors(pick), ids, views, api_visibility="private")
+    ui_event(grid.select, pick, ids, views, concurrency_limit=None, show_progress="hidden")
 
     def save_rating(item, value, fav):
         if not item:
             raise gr.Error("choose an item in the gallery first")
-        return rate_api(item, value, fav)
+        record = rate_api(item, value, fav)
+        return record, _record_table(record)
 
-    stars.input(save_rating, [selected, stars, favourite], info, api_visibility="private")
-    favourite.input(save_rating, [selected, stars, favourite], info, api_visibility="private")
+    for control in (stars, favourite):
+        ui_event(control.input, save_rating, [selected, stars, favourite], [info, info_table],
+                 concurrency_limit=None, show_progress="hidden")
 
     def remove(item, sure, *values):
         if not item:
@@ -218,8 +234,8 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
         shown, found, n = _filtered(*values)
         return False, shown, found, n, *_show(None)
 
-    delete.click(remove, [selected, confirm, *filters], [confirm, grid, ids, count, *views],
-                 api_visibility="private")
+    ui_event(delete.click, remove, [selected, confirm, *filters], [confirm, grid, ids, count, *views],
+             concurrency_limit=None)
 
     def check_item(item):
         if not item:
@@ -230,17 +246,18 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
                    f"(near copy below {result['threshold']:.4f}), pixels {result['pixel_distance']:.4f} (below "
                    f"{result['pixel_threshold']:.4f}). Compared with {result['training_images']} training images "
                    f"from {result['training_source']}.")
-        return summary, paths, result
+        table = key_values({k: v for k, v in result.items() if k != "nearest"})
+        return summary, paths, table, result
 
-    check.click(check_item, selected, [verdict, nearest, report], api_visibility="private", concurrency_id=COMPUTE)
+    ui_event(check.click, check_item, selected, [verdict, nearest, report_table, report], concurrency_id=COMPUTE)
 
     def fine_tune(name_of_model, new_name, steps, mix):
         job, status = train_on_favourites_api(name_of_model, new_name, steps, mix)
         gr.Info(f"started job {job}; the Train tab shows its progress")
-        return status
+        return status, key_values({"job": job, **status})
 
-    ft_start.click(fine_tune, [ft_model, ft_name, ft_steps, ft_mix], ft_status, api_visibility="private",
-                   concurrency_id=COMPUTE)
+    ui_event(ft_start.click, fine_tune, [ft_model, ft_name, ft_steps, ft_mix], [ft_status, ft_table],
+             concurrency_id=COMPUTE)
 
     # Public endpoints on hidden components, so scripts name only the parameters they mean.
     with gr.Row(visible=False):
@@ -282,6 +299,6 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
 
     loaded = [model, ft_model, *[f for f in filters if f is not model]]
     targets = [model, grid, ids, count, *views, ft_model]
-    demo.load(on_load, loaded, targets, api_visibility="private")
-    if tab is not None:
-        tab.select(on_load, loaded, targets, api_visibility="private")
+    ui_event(demo.load, on_load, loaded, targets, concurrency_limit=None, show_progress="hidden")
+    if tab is not None:  # what the other tabs made since shows as soon as the tab opens
+        ui_event(tab.select, on_load, loaded, targets, concurrency_limit=None, show_progress="hidden")
