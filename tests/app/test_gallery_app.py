@@ -101,3 +101,18 @@ def test_train_on_two_favourites_makes_a_listed_model(client, model):
         client.predict(model="digits-gan", name="nope", api_name="/train_on_favourites")
     with pytest.raises(AppError, match="a model learns only from its own favourites"):
         client.predict(model="digits-gan", name="nope", items=favourites[0], api_name="/train_on_favourites")
+
+
+def test_each_tab_returns_its_gallery_id_for_rate(client, model, tmp_path):
+    *_, info = client.predict(model=MODEL, seeds="3, 4", frames=2, api_name="/interpolate")
+    animation = info["gallery_id"]
+    assert client.predict(item=animation, stars=2, api_name="/rate")["kind"] == "interpolate"
+    digit = handle_file(model["training_png"])
+    png, params = client.predict(content=digit, style=digit, size=64, steps=2, seed=0, api_name="/stylize")
+    picture = params["gallery_id"]
+    client.predict(item=picture, favourite=True, api_name="/rate")
+    _, _, _, info = client.predict(model=MODEL, count=2, seed=90, api_name="/generate")
+    assert len(info["gallery_ids"]) == 2
+    rated = {r["id"]: r for r in client.predict(min_rating=2, api_name="/gallery")}
+    assert rated[animation]["rating"] == 2
+    assert picture in {r["id"] for r in client.predict(favourites=True, kind="style", api_name="/gallery")}
