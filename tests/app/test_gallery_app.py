@@ -107,7 +107,9 @@ def test_each_tab_returns_its_gallery_id_for_rate(client, model, tmp_path):
     *_, info = client.predict(model=MODEL, seeds="3, 4", frames=2, api_name="/interpolate")
     animation = info["gallery_id"]
     assert client.predict(item=animation, stars=2, api_name="/rate")["kind"] == "interpolate"
-    digit = handle_file(model["training_png"])
+    big = tmp_path / "digit-64.png"  # style images need at least 32 px of texture
+    Image.open(model["training_png"]).convert("RGB").resize((64, 64)).save(big)
+    digit = handle_file(str(big))
     png, params = client.predict(content=digit, style=digit, size=64, steps=2, seed=0, api_name="/stylize")
     picture = params["gallery_id"]
     client.predict(item=picture, favourite=True, api_name="/rate")
