@@ -49,6 +49,11 @@ def test_each_tab_works_as_it_opens(app, artifacts, tab, button, result, done):
         if tab == "Generate":
             assert page.locator("#generate-gallery img").count() >= 1
             assert "model" in page.locator("#generate-table").inner_text()
+        elif tab == "Interpolate":  # every column of the frame gallery is whole, none cut by its edge
+            edge = page.locator("#interpolate-frames-gallery").bounding_box()
+            rights = [b["x"] + b["width"] for b in (i.bounding_box() for i in
+                                                    page.locator("#interpolate-frames-gallery img").all()) if b]
+            assert len(rights) >= 8 and max(rights) <= edge["x"] + edge["width"], (rights, edge)
         elif tab == "Write":
             assert len(page.locator("#write-output-0 textarea").input_value()) > len("The sea at night")
         elif tab == "Train":
