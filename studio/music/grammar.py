@@ -84,6 +84,7 @@ class MelodyState:
     just_finished: Fraction | None = None  # the length of a note finished by the last character
     next_factor: Fraction = Fraction(1)    # the next note's share after a broken rhythm
     owed: bool = False                 # a broken rhythm waits for its second note
+    second: bool = False               # the pending (or last) note is a broken rhythm's second
     tuplet_left: int = 0               # notes still to come in a tuplet
     tuplet_share: Fraction = Fraction(1)
     in_quote: bool = False             # "chord symbols" and !decorations! of a typed melody take no time
@@ -187,6 +188,7 @@ class MelodyState:
             if self.tuplet_left:
                 factor *= self.tuplet_share
                 self.tuplet_left -= 1
+            self.second = self.owed
             self.next_factor, self.owed = Fraction(1), False
             self.pending = ("chord" if self.chord_open else ("note" if char in NOTES else "rest"), factor, "")
         elif char.isdigit() and self.last == "(":
@@ -236,7 +238,11 @@ class MelodyState:
         if self.in_quote or self.in_decoration or (self.grace_open and char != "}"):
             return True
         if self.chord_open and self.pending is None and char not in NOTES | ACCIDENTALS:
-            return self.last == "[" and (char == "|" or char in "12")  # [| and [1 are no chords
+            if self.last != "[" or char not in "|12":
+                return False
+            if char == "|":  # [| closes the bar (after a bar line, it is part of one)
+                return self.before_last in "|:" or self._bar_may_close()
+            return self.before_last in "|:"  # [1 and [2 are endings, after a bar line
         if self.pending is not None and self.pending[0] == "chord" and char not in NOTES | ACCIDENTALS | set(",']"):
             return False  # a chord holds notes (their lengths are the chord's, after its ])
         if self.pending is not None and self._continues(char):
@@ -264,8 +270,8 @@ class MelodyState:
         if now.used > now.capacity:
             return False  # a typed melody's bar is already too long: only a bar line may come
         if char in BROKEN:
-            if self.pending is None:
-                return False  # a broken rhythm follows a note straight away
+            if self.pending is None or self.second:
+                return False  # a broken rhythm follows a note straight away, and is not chained (A>B>C)
             after = copy.copy(self)
             after._time(char)
             return after._fits_later()
@@ -322,8 +328,8 @@ class MelodyState:
                 allowed |= {"1", "2", "|"}
         else:
             allowed -= {"]"}
-            if self.last == "|":
-                allowed.add("]")
+            if self.last == "|" and self.before_last != "[":
+                allowed.add("]")  # |] ends the tune; [|] would read as a chord
         if self.grace_open:
             allowed -= {"{", "[", "|", ":", "(", ")", "-"}
         else:

@@ -42,6 +42,7 @@ INSTRUMENTS = tuple(midi.INSTRUMENTS)
 MAX_ATTEMPTS = 3
 BARS_RANGE = (1, 64)
 MAX_MELODY_CHARS = 4000
+KEEP_TIME = True     # the grammar counts bar lengths (benchmarks/abc.py turns it off to compare)
 CHARS_PER_BAR = 40   # room for the model to write a bar; a bar never exceeds grammar.MAX_BAR_CHARS
 AI_NOTICE = "AI-generated: written by a language model in the creative studio"
 DEFAULTS = {"title": "Untitled", "key": "D", "metre": "6/8", "unit": "1/8", "tempo": 110, "bars": 16,
@@ -174,7 +175,7 @@ def write_melody(net, tok, prompt: str, prompt_body: str, bars: int, seed: int, 
     """The model's continuation of `prompt` up to `bars` closed bars, finished with a final bar line;
     and whether it reached the bar count (else it ran out of room, or `cancelled()` turned true: then the
     melody so far ends at its last bar line). `on_bar(n)` is told each time the n-th bar is closed."""
-    state = MelodyState.for_tune(prompt).feed(prompt_body if prompt_body else "\n")
+    state = (MelodyState.for_tune(prompt) if KEEP_TIME else MelodyState()).feed(prompt_body if prompt_body else "\n")
     start_bars = state.bars
     grammar = (GrammarMask(tok, state),) if _char_level(tok) else ()
     ids = tok(prompt, add_special_tokens=False)["input_ids"]
