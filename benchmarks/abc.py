@@ -78,8 +78,17 @@ def longest_copy(melody: str, grams: set[int], lengths: list[int]) -> int:
     return best
 
 
-def training_grams(melodies: list[str], lengths: list[int]) -> dict[int, set[int]]:
-    return {n: {hash(m[i:i + n]) for m in melodies for i in range(len(m) - n + 1)} for n in lengths}
+class training_grams(dict):
+    """Hashes of every run of n characters in the training melodies, built for a length n when first asked
+    (a copy check stops at the first length with no copy, so the long ones are seldom needed)."""
+
+    def __init__(self, melodies: list[str], lengths: list[int]):
+        super().__init__()
+        self.melodies = melodies
+
+    def __missing__(self, n: int) -> set[int]:
+        grams = self[n] = {hash(m[i:i + n]) for m in self.melodies for i in range(len(m) - n + 1)}
+        return grams
 
 
 def declared_tonic(key: str) -> int:
