@@ -3,8 +3,9 @@
 `compose(...)` builds the tune's header from the artist's fields (title, key, metre, unit length, tempo), or
 takes the header and opening bars of a melody the artist typed or uploaded, and has an ABC model write the
 requested number of bars under an ABC grammar (`studio.music.grammar`: the header comes first because it is
-the prompt; no blank line or field inside the melody; chords and grace notes closed; bars counted, and the
-tune ends with a final bar line when the count is reached). Every tune is then checked line by line and by
+the prompt; no blank line or field inside the melody; chords and grace notes closed; each bar's length counted
+in unit lengths, so a bar line comes only on a full bar; bars counted, and the tune ends with a final bar line
+when the count is reached). Progress reports the bars written; a stop keeps the tune finished so far. Every tune is then checked line by line and by
 music21 (`studio.music.notation`) and engraved (verovio). A tune that fails is drawn again with the next seed of its series (up to
 `MAX_ATTEMPTS`); so is one whose bars do not all fill the metre, keeping the best of the attempts. A tune
 that never passes is refused, never shown as valid.
