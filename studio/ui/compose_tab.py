@@ -9,6 +9,7 @@ upload, a status line, the parameters as a table, and a Stop button that keeps w
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -25,6 +26,16 @@ SCORE_STYLE = "background:#fff;overflow-x:auto;padding:4px;border-radius:6px"
 
 
 def _score_html(svg: str) -> str:
+    """The score in the page, scaled down to the column's width when it is wider (verovio engraves at a
+    fixed size in px; a viewBox lets the browser scale it, never above its own size)."""
+    tag = re.match(r"<svg\b[^>]*>", svg)
+    sizes = tag and re.search(r'width="(\d+)px" height="(\d+)px"', tag.group(0))
+    if sizes:
+        width, height = sizes.groups()
+        opening = tag.group(0).replace(sizes.group(0), f'width="100%" style="max-width:{width}px;height:auto"')
+        if "viewBox" not in opening:
+            opening = opening.replace("<svg", f'<svg viewBox="0 0 {width} {height}"', 1)
+        svg = opening + svg[tag.end():]
     return f'<div id="compose-score-svg" style="{SCORE_STYLE}">{svg}</div>'
 
 

@@ -61,6 +61,8 @@ def test_each_tab_works_as_it_opens(app, artifacts, tab, button, result, done):
             assert page.locator("#compose-score-svg svg .note").count() > 10
             assert page.locator("#compose-abc textarea").input_value().startswith("X:1")
             assert "seed" in page.locator("#compose-table").inner_text()
+            score, frame = (page.locator(q).bounding_box() for q in ("#compose-score-svg > svg", "#compose-score-svg"))
+            assert score["x"] + score["width"] <= frame["x"] + frame["width"], (score, frame)  # whole lines in view
         elif tab == "Train":
             job = page.locator("#train-job input").input_value()
             assert re.search(r"my-vae", job), job
