@@ -23,6 +23,9 @@ CSS = """
    nearest-neighbour sampling; the PNGs served for download are the originals. */
 .pixelated img { image-rendering: pixelated; }
 .fill-image img { width: 100%; height: 100%; object-fit: contain; }
+/* A gallery of many columns: Gradio gives each column at least 100 px, which clips the last ones in a
+   narrow column of the page; let them shrink to fit instead. */
+.fit-columns .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important; }
 .status-line { min-height: 1.6em; }
 .status-line p { margin: 0; }
 table.kv { border-collapse: collapse; width: 100%; font-size: 0.9em; margin: 0; }

@@ -175,7 +175,7 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> gr.Gallery:
             status = gr.Markdown("Press **Generate** to sample the chosen model.", elem_id="generate-status",
                                  elem_classes=["status-line"])
             gallery = gr.Gallery(label="Images", format="png", columns=6, height=480, object_fit="contain",
-                                 interactive=False, elem_id="generate-gallery", elem_classes=["pixelated"])
+                                 interactive=False, elem_id="generate-gallery", elem_classes=["pixelated", "fit-columns"])
             rating = rating_row("generate")  # a click on an image chooses it
             with gr.Row(equal_height=False):
                 grid_image = gr.Image(label="Grid", type="filepath", format="png", interactive=False,

@@ -267,7 +267,8 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
                 mp4 = gr.Video(label="MP4", elem_id="interpolate-mp4", loop=True, interactive=False, height=300)
             rating = rating_row("interpolate")
             gallery = gr.Gallery(label="Frames", format="png", columns=8, height=260, object_fit="contain",
-                                 interactive=False, elem_id="interpolate-frames-gallery", elem_classes=["pixelated"])
+                                 interactive=False, elem_id="interpolate-frames-gallery",
+                                 elem_classes=["pixelated", "fit-columns"])
             sheet = gr.Image(label="Contact sheet", type="filepath", format="png", interactive=False,
                              elem_id="interpolate-sheet", elem_classes=["pixelated"])
             with gr.Row(equal_height=False):
