@@ -92,7 +92,8 @@ def record_metrics(record, row: dict) -> None:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     keep = ("images", "fd", "fd_floor", "kid", "kid_std", "kid_floor", "recognised", "recognised_real",
             "classes_covered", "class_entropy_bits")
-    meta["metrics"] = {**{k: row[k] for k in keep if k in row},
+    kept = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith("memorisation")}  # memorisation.py's
+    meta["metrics"] = {**{k: row[k] for k in keep if k in row}, **kept,
                        "features": "EfficientNet-Lite0 pooled (1280), 224 px; floor = real half vs real half",
                        "sampling": row["settings"], "measured_with": "python benchmarks/quality.py"}
     meta_path.write_text(json.dumps(meta, indent=2), encoding="utf-8")

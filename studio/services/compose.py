@@ -35,6 +35,7 @@ from ..data.abc import parse_tune
 from ..families.text import context_length, generate_tokens
 from ..music import audio, midi, notation, score
 from ..music.grammar import MelodyState
+from .gallery import save_to_gallery
 from .models import list_models, model_exists, model_record
 from .write import SETTINGS, load_text_model
 
@@ -64,6 +65,7 @@ class Composition:
     svg_text: str
     parameters: dict
     notes: list[str] = field(default_factory=list)
+    gallery_id: str | None = None  # the tune's item in the gallery (ABC, MIDI, WAV, score)
 
 
 # -- models -----------------------------------------------------------------------------------------------
@@ -230,7 +232,7 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
             top_p: float | None = None, seed: int | None = -1, melody: str = "",
             instrument: str = DEFAULTS["instrument"], player: str = "auto",
             out_dir: Path | None = None, progress: Callable[[float, str], None] | None = None,
-            cancelled: Callable[[], bool] | None = None) -> Composition:
+            cancelled: Callable[[], bool] | None = None, gallery: bool = True) -> Composition:
     """Compose one tune and write its files into `out_dir` (a new temporary folder by default).
 
     key: 'D', 'Gm', 'Ador', 'Bb', 'F#m', ... (tonic A-G, # or b, mode); metre: 'N/D' (D 1-32) or C, C|;
@@ -238,7 +240,8 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
     quarter in 6/8, 9/8, 12/8; a half in 2/2); bars: 1-64 bars for the model to write; temperature 0-2,
     top_k 0-1000 (0 off), top_p 0-1; seed -1 for random; melody: ABC to continue (a whole tune with its own
     header, or bars under the form's header); instrument: one of `midi.INSTRUMENTS`; player: 'auto'
-    (FluidSynth when installed), 'fluidsynth' or 'synth'.
+    (FluidSynth when installed), 'fluidsynth' or 'synth'. The tune is kept in the gallery (`gallery=False`:
+    not, for measurements), a stopped one too.
 
     progress(fraction, text) hears of each bar written ("draw 1: bar 5 of 16"; a redraw starts again at 0).
     cancelled() is asked before each character: once it is true the writing ends, and the tune is what was
@@ -320,7 +323,12 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
               "ai_generated": True}
     if stopped_in:
         params["stopped"] = True
-    return _write_outputs(tune, svg, params, notes, seconds, player, out_dir)
+    made = _write_outputs(tune, svg, params, notes, seconds, player, out_dir)
+    if gallery:
+        files = [made.audio, made.midi.with_suffix(".abc"), made.midi, made.svg]  # the .abc beside the MIDI
+        made.gallery_id = save_to_gallery("music", [f for f in files if f.is_file()], made.parameters, model=name,
+                                          seed=base_seed, text=made.abc)
+    return made
 
 
 def _or(value, name: str):

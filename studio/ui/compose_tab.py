@@ -16,7 +16,17 @@ import time
 import gradio as gr
 
 from ..services import compose as composing
-from .common import COMPUTE, file_path, optional, stream_work, throttled, ui_event, user_errors
+from .common import (
+    COMPUTE,
+    file_path,
+    optional,
+    rating_row,
+    rating_updates,
+    stream_work,
+    throttled,
+    ui_event,
+    user_errors,
+)
 from .views import key_values
 
 KEYS = ["D", "G", "A", "E", "C", "F", "Bb", "Em", "Am", "Bm", "Dm", "Gm", "Ador", "Edor", "Dmix", "Amix"]
@@ -68,7 +78,7 @@ def _composed(arguments: dict, progress, stop_early: threading.Event | None = No
 
 
 def _outputs(result) -> tuple:
-    params = {**result.parameters, "notes": result.notes}
+    params = {**result.parameters, "notes": result.notes, "gallery_id": result.gallery_id}  # for /rate
     return (result.abc, _score_html(result.svg_text), str(result.svg), str(result.midi), str(result.audio),
             params)
 
@@ -114,7 +124,7 @@ def _compose_from_ui(model, title, key, metre, unit, tempo, bars, temperature, t
     try:
         for kind, value in _composed(arguments, progress, finish):
             if kind == "progress":
-                yield (skip,) * 7 + (f"**Working**: {value}",)
+                yield (skip,) * 7 + (f"**Working**: {value}",) + (skip,) * 5
             elif kind == "done":
                 outputs = _outputs(value)
                 params = outputs[-1]
@@ -123,11 +133,12 @@ def _compose_from_ui(model, title, key, metre, unit, tempo, bars, temperature, t
                 notes = "".join(f"; {n}" for n in value.notes)
                 status = (f"{head}: {params.get('title')}, {bars_done} bars in {params.get('key')}, "
                           f"{params.get('metre')}, in {time.monotonic() - started:.1f} s{notes}")
-                yield (*outputs, key_values(params, skip=("weights", "studio_version", "notes")), status)
+                table = key_values(params, skip=("weights", "studio_version", "notes", "gallery_id"))
+                yield (*outputs, table, status, *rating_updates([("the tune", value.gallery_id)]))
             else:
-                yield (skip,) * 8
+                yield (skip,) * 13
     except composing.Stopped as exc:
-        yield (skip,) * 7 + (f"**Stopped** {exc}; press **Compose** to start again.",)
+        yield (skip,) * 7 + (f"**Stopped** {exc}; press **Compose** to start again.",) + (skip,) * 5
     finally:
         if _finish_early.get(session) is finish:
             del _finish_early[session]
@@ -203,12 +214,13 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
             table = gr.HTML(elem_id="compose-table")
             with gr.Accordion("Parameters as JSON", open=False):
                 info = gr.JSON(label="Parameters", elem_id="compose-info")
+            rating = rating_row("compose")
 
     inputs = [model, title, key, metre, unit, tempo, bars, settings["temperature"], settings["top_k"],
               settings["top_p"], seed, melody, instrument]
     outputs = [abc, score, svg_file, midi_file, recording, info]
-    ui_event(run.click, _compose_from_ui, inputs, [*outputs, table, status], concurrency_id=COMPUTE,
-             show_progress="hidden")
+    ui_event(run.click, _compose_from_ui, inputs, [*outputs, table, status, *rating.outputs],
+             concurrency_id=COMPUTE, show_progress="hidden")
     stop.click(_request_finish, None, status, api_visibility="private", queue=False)
     ui_event(upload.upload, _load_melody, upload, melody)
 
