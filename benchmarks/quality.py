@@ -35,6 +35,32 @@ from studio.vision.metrics import (
 RESULTS = REPO / "benchmarks" / "results"
 
 
+# Sets whose model is measured against images it never saw: dataset name -> (training folder, held-out folder),
+# both from data/colour-base/prepare.py. The floor is then the training images against the held-out ones.
+HELD_OUT = {
+    "colour-base": ("data/colour-base/raw/base", "data/colour-base/raw/base-val"),
+    "twemoji-food-train": ("data/colour-base/raw/food-train", "data/colour-base/raw/food-test"),
+}
+
+
+def held_out_images(meta: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(training images, held-out images) as float (N, C, H, W) in [0, 1] for the sets in HELD_OUT, else None.
+    The training images are a seeded sample of as many as the held-out set has."""
+    name = str(meta.get("dataset", {}).get("name", ""))
+    if name not in HELD_OUT:
+        return None
+    shapes = meta["shapes"]
+    size, channels = int(shapes["image_size"]), int(shapes["channels"])
+    train, test = (REPO / folder for folder in HELD_OUT[name])
+    if not train.is_dir() or not test.is_dir():
+        sys.exit(f"{train} or {test} is missing: run python data/colour-base/prepare.py")
+    test_images = images_from_files([test], size, channels).images.float() / 255.0
+    paths = sorted(train.rglob("*.png"))
+    order = torch.randperm(len(paths), generator=torch.Generator().manual_seed(0))[:test_images.shape[0]]
+    train_images = images_from_files([paths[i] for i in order.tolist()], size, channels).images.float() / 255.0
+    return train_images, test_images
+
+
 def real_images(meta: dict) -> torch.Tensor:
     """The model's training set, prepared at its size and channels, as float (N, C, H, W) in [0, 1]."""
     shapes, dataset = meta["shapes"], meta.get("dataset", {})
@@ -53,10 +79,9 @@ def real_images(meta: dict) -> torch.Tensor:
 
 
 def sample(name: str, count: int) -> tuple[torch.Tensor, dict]:
-    from studio.core.devices import pick_device
-    from studio.core.registry import default_registry
+    from studio.services.models import load_model
 
-    loaded = default_registry().load(name, pick_device())
+    loaded = load_model(name)
     settings = loaded.family.check_settings({})
     chunks = [loaded.family.sample(loaded, list(range(start, min(start + 64, count))), settings)
               for start in range(0, count, 64)]
@@ -64,9 +89,11 @@ def sample(name: str, count: int) -> tuple[torch.Tensor, dict]:
 
 
 def measure(record, count: int, feature: PooledFeatures) -> dict:
-    real = real_images(record.meta)
-    half_a, half_b = real_splits(real)
-    n = min(count, half_b.shape[0])
+    held_out = held_out_images(record.meta)
+    # Against held-out images when the set has them (floor: training images vs held-out), else against one
+    # half of the training set (floor: the other half).
+    half_a, half_b = held_out if held_out is not None else real_splits(real_images(record.meta))
+    n = min(count, half_b.shape[0], half_a.shape[0])
     t0 = time.perf_counter()
     generated, settings = sample(record.name, n)
     sample_s = time.perf_counter() - t0
@@ -74,7 +101,8 @@ def measure(record, count: int, feature: PooledFeatures) -> dict:
     model = frechet_and_kid(features_of(generated, feature), fb)
     floor = frechet_and_kid(features_of(half_a[:n], feature), fb)
     row = {"model": record.name, "family": record.family, "data": record.meta["dataset"].get("name"),
-           "images": n, "settings": settings, "fd": round(model["fd"], 2), "fd_floor": round(floor["fd"], 2),
+           "images": n, "against": "held-out images" if held_out is not None else "half of the training set",
+           "settings": settings, "fd": round(model["fd"], 2), "fd_floor": round(floor["fd"], 2),
            "kid": round(model["kid"], 4), "kid_std": round(model["kid_std"], 4), "kid_floor": round(floor["kid"], 4),
            "sampling_seconds": round(sample_s, 1)}
     if record.meta["dataset"].get("name") == "digits":
@@ -90,11 +118,13 @@ def record_metrics(record, row: dict) -> None:
 
     meta_path = record.path / "studio.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    keep = ("images", "fd", "fd_floor", "kid", "kid_std", "kid_floor", "recognised", "recognised_real",
+    keep = ("images", "against", "fd", "fd_floor", "kid", "kid_std", "kid_floor", "recognised", "recognised_real",
             "classes_covered", "class_entropy_bits")
     kept = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith("memorisation")}  # memorisation.py's
     meta["metrics"] = {**{k: row[k] for k in keep if k in row}, **kept,
-                       "features": "EfficientNet-Lite0 pooled (1280), 224 px; floor = real half vs real half",
+                       "features": "EfficientNet-Lite0 pooled (1280), 224 px; floor = the same metrics between "
+                                   + ("training and held-out images" if row.get("against") == "held-out images"
+                                      else "two halves of the training set"),
                        "sampling": row["settings"], "measured_with": "python benchmarks/quality.py"}
     meta_path.write_text(json.dumps(meta, indent=2), encoding="utf-8")
     write_model_card(record.path, meta)
@@ -136,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "quality.md").write_text(
         f"# Sample quality ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
         "FD/KID on EfficientNet-Lite0 pooled features at 224 px; floor = the same metric between two real halves "
-        "of the training set with the same number of images.\n\n" + table + "\n", encoding="utf-8")
+        "of the training set with the same number of images, or, for sets with held-out images (colour-base, "
+        "twemoji-food-train), samples against the held-out images and the floor between training and held-out "
+        "images.\n\n" + table + "\n", encoding="utf-8")
     (RESULTS / "quality.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0
 

@@ -7,6 +7,8 @@
     python -m studio train --family vae --name faces --images photos.zip more/*.png --color --detach
     python -m studio train --family text --name my-poems --text poems.txt [--model-size small --context 128]
     python -m studio train --family lora --name my-voice --text poems.txt --base-model SmolLM2-135M-Instruct
+    python -m studio train --family diffusion --name my-look --images mine/ --base-model colour-base-diffusion \
+        [--adapter lora --rank 8 | --adapter full] --steps 300
     python -m studio train --family style --name my-style --style painting.png [--images photos/*.jpg]
     python -m studio train --family adain --name my-adain [--styles brick gravel] --minutes 30
     python -m studio generate --model my-vae --count 16 --seed 7 --out out/ [--set temperature=0.8]
@@ -119,35 +121,38 @@ def _training_options(args) -> dict:
                           "(--images)")
     given = {"--model-size": args.model_size, "--tokenizer": args.tokenizer, "--vocab-size": args.vocab_size,
              "--context": args.context, "--base-model": args.base_model, "--rank": args.rank, "--alpha": args.alpha,
-             "--style": args.style, "--styles": args.styles, "--content": args.content,
+             "--adapter": args.adapter, "--style": args.style, "--styles": args.styles, "--content": args.content,
              "--style-weight": args.style_weight}
-    allowed = {"text": ("--model-size", "--tokenizer", "--vocab-size", "--context"),
-               "lora": ("--base-model", "--rank", "--alpha", "--context"),
-               "style": ("--style", "--content", "--style-weight"),
-               "adain": ("--styles", "--content", "--style-weight")}.get(family, ())
+    flags_of = {"text": ("--model-size", "--tokenizer", "--vocab-size", "--context", "--adapter"),
+                "lora": ("--base-model", "--rank", "--alpha", "--context", "--adapter"),
+                "diffusion": ("--base-model", "--adapter", "--rank"),
+                "diffusion-lora": ("--base-model", "--adapter", "--rank"),
+                "style": ("--style", "--content", "--style-weight"),
+                "adain": ("--styles", "--content", "--style-weight")}
+    allowed = flags_of.get("lora" if family == "text" and args.adapter == "lora" else family, ())
     wrong = [flag for flag, value in given.items() if value not in (None, []) and flag not in allowed]
     if wrong:
-        takers = [f for f, flags in {"text": ("--model-size", "--tokenizer", "--vocab-size", "--context"),
-                                     "lora": ("--base-model", "--rank", "--alpha", "--context"),
-                                     "style": ("--style", "--content", "--style-weight"),
-                                     "adain": ("--styles", "--content", "--style-weight")}.items()
-                  if wrong[0] in flags]
+        takers = [f for f, flags in flags_of.items() if wrong[0] in flags]
         why = "; a LoRA adapter keeps its base model's size and tokenizer" if family == "lora" else ""
         raise UsageError(f"{', '.join(wrong)} only {'apply' if len(wrong) > 1 else 'applies'} to --family "
                           f"{' or '.join(takers)}, not {family}{why}")
     if family in TEXT_FAMILIES:
         files = args.text
         options = {"size": args.model_size, "tokenizer": args.tokenizer, "vocab_size": args.vocab_size,
-                   "context": args.context} if family == "text" else \
+                   "context": args.context} if family == "text" and args.adapter != "lora" else \
                   {"base_model": args.base_model, "rank": args.rank, "alpha": args.alpha, "context": args.context}
+        options["adapter"] = args.adapter
     elif family in STYLE_FAMILIES:
         files = args.images
         options = {"image_size": args.size or 128, "content": args.content, "style_weight": args.style_weight}
         options.update({"style": args.style} if family == "style" else {"styles": args.styles})
     else:
         files = args.images
-        options = {"image_size": args.size or 32, "color": args.color, "fit": args.fit, "background": args.background,
-                   "flip": args.flip}
+        # A fine-tune takes its base's size and colour mode unless they are given (and then they must match).
+        options = {"image_size": args.size or (None if args.base_model else 32),
+                   "color": args.color if args.color or args.base_model else False, "fit": args.fit,
+                   "background": args.background, "flip": args.flip, "base_model": args.base_model,
+                   "adapter": args.adapter, "rank": args.rank}
     return {"files": files, **options}
 
 
@@ -303,7 +308,8 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--text", nargs="+", help="text families: .txt files or zips of them")
     src.add_argument("--folder", help="a folder under STUDIO_DATA_ROOTS")
     t.add_argument("--size", type=int, help="image size in px (default 32; style families 128)")
-    t.add_argument("--color", action="store_true", help="colour (default: grey)")
+    t.add_argument("--color", action="store_true", default=None,
+                   help="colour (default: grey; fine-tunes: the base model's)")
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
@@ -314,13 +320,16 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe value")
     t.add_argument("--config", action="append", metavar="KEY=VALUE", help="override an architecture value")
     t.add_argument("--models-dir", type=Path, help="save the model here instead of $STUDIO_HOME/models")
-    tt = t.add_argument_group("text families (--family text or lora)")
+    tt = t.add_argument_group("text families (--family text or lora) and fine-tuning (--base-model)")
     tt.add_argument("--model-size", choices=["tiny", "small", "medium", "large"], help="GPT-2 size (text)")
     tt.add_argument("--tokenizer", choices=["char", "bpe"], help="text: characters or a BPE trained on the corpus")
     tt.add_argument("--vocab-size", type=int, help="text with --tokenizer bpe: the vocabulary size")
     tt.add_argument("--context", type=int, help="tokens the model reads at once")
-    tt.add_argument("--base-model", help="lora: a text model's name, SmolLM2-135M-Instruct, a folder or a Hub id")
-    tt.add_argument("--rank", type=int, help="lora: the adapter's rank r")
+    tt.add_argument("--base-model", help="lora: a text model's name, SmolLM2-135M-Instruct, a folder or a Hub id; "
+                    "diffusion: the diffusion model to fine-tune")
+    tt.add_argument("--adapter", choices=["lora", "full"], help="fine-tuning --base-model: a LoRA adapter (the "
+                    "default) or every weight (diffusion only)")
+    tt.add_argument("--rank", type=int, help="lora and diffusion fine-tunes: the adapter's rank r")
     tt.add_argument("--alpha", type=int, help="lora: the adapter's scaling alpha")
     ts = t.add_argument_group("style families (--family style or adain)")
     ts.add_argument("--style", help="style: the style image, a file or an installed image's name")

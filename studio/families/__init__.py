@@ -5,6 +5,7 @@ from ..core.errors import StudioError
 from .adain import AdaINFamily
 from .base import Family
 from .diffusion import DiffusionFamily
+from .diffusion_lora import DiffusionLoraFamily
 from .gan import GANFamily
 from .lora import LoraFamily
 from .style import StyleFamily
@@ -15,6 +16,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     VAEFamily(),
     GANFamily(),
     DiffusionFamily(),
+    DiffusionLoraFamily(),
     TextFamily(),
     LoraFamily(),
     StyleFamily(),

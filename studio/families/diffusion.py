@@ -204,13 +204,18 @@ class EMAWeights(nn.Module):
 
 
 class DiffusionTrainer(Trainer):
-    def __init__(self, config: dict, recipe: dict, accelerator):
+    """DDPM training of a UNet with an EMA copy for sampling. `unet` and `noise_scheduler` start a fine-tune
+    from a base model's (its weights, or a peft-wrapped copy of it where only the adapter trains); by
+    default a fresh UNet is built from `config`. Only parameters that require grad are optimised."""
+
+    def __init__(self, config: dict, recipe: dict, accelerator, unet=None, noise_scheduler=None):
         from diffusers.training_utils import EMAModel
 
         self.config, self.recipe, self.accelerator = config, recipe, accelerator
-        self.noise_scheduler = training_scheduler(config)
-        unet = unet_from_config(config)
-        opt = torch.optim.AdamW(unet.parameters(), lr=recipe["learning_rate"], weight_decay=0.0)
+        self.noise_scheduler = noise_scheduler or training_scheduler(config)
+        unet = unet if unet is not None else unet_from_config(config)
+        opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=recipe["learning_rate"],
+                                weight_decay=0.0)
         self.unet, self.opt = accelerator.prepare(unet, opt)
         live = accelerator.unwrap_model(self.unet)
         self.ema_weights = EMAWeights(copy.deepcopy(live).requires_grad_(False).eval())
@@ -227,7 +232,8 @@ class DiffusionTrainer(Trainer):
         self.opt.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
         if self.recipe.get("grad_clip"):
-            self.accelerator.clip_grad_norm_(self.unet.parameters(), float(self.recipe["grad_clip"]))
+            self.accelerator.clip_grad_norm_([p for p in self.unet.parameters() if p.requires_grad],
+                                             float(self.recipe["grad_clip"]))
         self.opt.step()
         self.ema.optimization_step = int(self.ema_weights.optimization_step)
         self.ema.step(self.accelerator.unwrap_model(self.unet).parameters())
@@ -310,6 +316,8 @@ class DiffusionFamily(Family):
         "attention_head_dim": whole(1, 1024, optional=True), "mid_attention": flag(optional=True),
         "num_train_timesteps": whole(1, 10_000, optional=True), "beta_schedule": choice(*BETA_SCHEDULES, optional=True),
         "imported_from": text(256, optional=True),
+        # A full fine-tune records the model it started from (a name in this studio) and that model's weights hash.
+        "fine_tuned_from": text(64, optional=True), "base_weights": text(128, optional=True),
     }
 
     def check_config_rules(self, config: dict) -> None:
@@ -398,4 +406,32 @@ class DiffusionFamily(Family):
         return Encoded(latents, "ddim-inversion")
 
     def trainer(self, config: dict, recipe: dict, accelerator, job_dir=None) -> DiffusionTrainer:
-        return DiffusionTrainer(config, recipe, accelerator)
+        if not config.get("fine_tuned_from"):
+            return DiffusionTrainer(config, recipe, accelerator)
+        # A full fine-tune: every weight trains, starting from the base model's, which the training service
+        # copied into the job (so the job resumes even if the base is renamed or deleted meanwhile).
+        unet, scheduler = load_job_base(job_dir)
+        return DiffusionTrainer(config, recipe, accelerator, unet=unet, noise_scheduler=scheduler)
+
+
+BASE_IN_JOB = "base"  # the base model's pipeline folder, copied into a fine-tuning job's folder
+
+
+def load_pipeline(folder: Path):
+    """(UNet, DDPMScheduler) from a diffusion model's pipeline folder, on the CPU, in training mode."""
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    folder = Path(folder)
+    if not (folder / "unet" / "diffusion_pytorch_model.safetensors").is_file():
+        raise StudioError(f"{folder.name}/unet/diffusion_pytorch_model.safetensors is missing")
+    try:
+        unet = UNet2DModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
+        scheduler = DDPMScheduler.from_pretrained(str(folder / "scheduler"))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise StudioError(f"the diffusion model in {folder.name} does not load ({exc})") from None
+    return unet.train(), scheduler
+
+
+def load_job_base(job_dir: Path):
+    """(UNet, DDPMScheduler) of the base model copied into a fine-tuning job (`<job>/base/`)."""
+    return load_pipeline(Path(job_dir) / BASE_IN_JOB)

@@ -69,10 +69,10 @@ def check_adapter_config(config: dict) -> dict:
     return config
 
 
-def check_adapter_weights(path, rank: int) -> None:
+def check_adapter_weights(path, rank: int, most_dims: int = 2) -> None:
     """An adapter's safetensors header: only LoRA tensors of rank `rank`, within size bounds. (The shapes an
     adapter must have depend on its base model, which is only built once these checks pass; peft then
-    refuses an adapter that does not fit it.)"""
+    refuses an adapter that does not fit it.) `most_dims` 4: convolutions' adapters (out, in, kh, kw) too."""
     shapes = read_header(path)
     if not shapes or len(shapes) > MAX_ADAPTER_TENSORS:
         raise StudioError(f"{path.name} must hold 1 to {MAX_ADAPTER_TENSORS} LoRA tensors; it holds {len(shapes)}")
@@ -80,9 +80,9 @@ def check_adapter_weights(path, rank: int) -> None:
     for key, shape in shapes.items():
         if not key.startswith("base_model.model.") or not any(key.endswith(t) or f".{t}." in key for t in _LORA_TENSOR):
             raise StudioError(f"{path.name} holds {key[:80]!r}, which is not a LoRA adapter tensor")
-        if len(shape) > 2 or any(d > 262_144 for d in shape):
+        if not 1 <= len(shape) <= most_dims or any(d > 262_144 for d in shape):
             raise StudioError(f"{path.name}: {key[:80]!r} has shape {list(shape)}, too large for an adapter")
-        if ("lora_A" in key and shape[0] != rank) or ("lora_B" in key and shape[-1] != rank):
+        if ("lora_A" in key and shape[0] != rank) or ("lora_B" in key and (len(shape) < 2 or shape[1] != rank)):
             raise StudioError(f"{path.name}: {key[:80]!r} has shape {list(shape)}, not of the adapter's rank {rank}")
         total += math.prod(shape)
     if total > MAX_ADAPTER_PARAMETERS:

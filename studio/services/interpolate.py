@@ -210,7 +210,7 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
 
     record, loaded = load_image_model(model)
     family = loaded.family
-    if family.name == "diffusion":
+    if family.name in ("diffusion", "diffusion-lora"):
         settings = _diffusion_settings(settings)
     checked = family.check_settings(settings)
     shapes = record.meta.get("shapes", {})

@@ -134,7 +134,12 @@ def _what_it_makes(meta: dict, family) -> str:
 def _how_good(meta: dict, family) -> list[str]:
     m = meta.get("metrics", {})
     lines = []
-    if "fd" in m:
+    if "fd" in m and m.get("against") == "held-out images":
+        kid = f" KID {m['kid']} (floor {m.get('kid_floor', '?')})." if "kid" in m else ""
+        lines.append(f"- Fréchet distance to pictures of its kind that it never saw (held out from its training "
+                     f"data): **{m['fd']}** (lower is better; its own training pictures are {m.get('fd_floor', '?')} "
+                     f"from them, which is as low as it can go with this many pictures).{kid}")
+    elif "fd" in m:
         lines.append(f"- Fréchet distance to the real pictures: **{m['fd']}** (lower is better; two halves of the "
                      f"real set differ by {m.get('fd_floor', '?')}, which is as low as it can go with this many "
                      "pictures).")
@@ -223,6 +228,15 @@ def _library_use(name: str, family, meta: dict) -> list[str]:
                 "timestep spacing, so 25 steps sample as well as in the studio):", "",
                 "```python", "import torch", "from diffusers import DDIMPipeline", "",
                 f'pipe = DDIMPipeline.from_pretrained("{repo}")  # or the path of this folder',
+                "images = pipe(batch_size=4, num_inference_steps=25, generator=torch.manual_seed(0)).images",
+                "```", ""]
+    if family.name == "diffusion-lora":
+        base = (meta.get("config") or {}).get("base_model", "the base model")
+        return [f"Without the studio, with diffusers and peft. This folder holds only the adapter; its base is the "
+                f"studio diffusion model `{base}` (a folder of its own, loaded by diffusers):", "",
+                "```python", "import torch", "from diffusers import DDIMPipeline", "from peft import PeftModel", "",
+                f'pipe = DDIMPipeline.from_pretrained("your-name/{base}")  # or the base folder\'s path',
+                f'pipe.unet = PeftModel.from_pretrained(pipe.unet, "{repo}").merge_and_unload()',
                 "images = pipe(batch_size=4, num_inference_steps=25, generator=torch.manual_seed(0)).images",
                 "```", ""]
     if family.name == "lora":

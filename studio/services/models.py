@@ -115,14 +115,38 @@ def save_model(name: str, family: str, module, meta: dict, write_extras: Callabl
     return registry.save(name, family, {"kind": fam.kind, **meta}, write)
 
 
+def adapters_on(name: str) -> list[str]:
+    """The LoRA adapters (image or text) that find `name` as their base model."""
+    return [r.name for r in default_registry().list()
+            if r.family in ADAPTER_FAMILIES and (r.meta.get("config") or {}).get("base_model") == name]
+
+
+ADAPTER_FAMILIES = ("lora", "diffusion-lora")
+
+
+def _keep_adapters_working(name: str, action: str) -> None:
+    # Adapters find their base by name: renaming or deleting it would leave them unable to load.
+    users = adapters_on(name)
+    if users:
+        raise StudioError(f"cannot {action} {name!r}: the LoRA adapters {', '.join(map(repr, users))} are built on it "
+                          "and find it by name. Merge them into standalone models first (/merge_lora, or Merge "
+                          "in the Models tab), or delete them")
+
+
 def rename_model(name: str, new_name: str) -> dict:
-    """Rename one of your models (shipped models are read-only); its card is rewritten with the new name."""
+    """Rename one of your models (shipped models are read-only); its card is rewritten with the new name.
+    A model that LoRA adapters are built on keeps its name (they find it by name)."""
+    default_registry().get(name)  # a missing model is named first
+    _keep_adapters_working(name, "rename")
     _forget(name)
     return default_registry().rename(name, new_name, rewrite=write_model_card).summary()
 
 
 def delete_model(name: str) -> str:
-    """Delete one of your models (shipped models are read-only)."""
+    """Delete one of your models (shipped models are read-only). A model that LoRA adapters are built on is
+    kept until they are merged or deleted."""
+    default_registry().get(name)
+    _keep_adapters_working(name, "delete")
     _forget(name)
     default_registry().delete(name)
     return f"deleted {name}"
@@ -165,21 +189,47 @@ def import_model(archive: str | Path, name: str | None = None) -> dict:
 
 
 def merge_lora(name: str, new_name: str) -> dict:
-    """Fold a LoRA adapter into its base model's weights and save the result as a standalone text model
-    `new_name` (it no longer needs the base model). The adapter itself is kept."""
+    """Fold a LoRA adapter into its base model's weights and save the result as a standalone model
+    `new_name` (it no longer needs the base model): a text model for a text adapter, a diffusion model for a
+    diffusion adapter. The adapter itself is kept."""
     from ..families.text import TextModel
     from .training import check_new_model
 
     record = model_record(name)
-    if record.family != "lora":
-        raise StudioError(f"{name!r} is not a LoRA adapter")
+    if record.family not in ADAPTER_FAMILIES:
+        raise StudioError(f"{name!r} is a {record.family} model, not a LoRA adapter (families "
+                          f"{', '.join(ADAPTER_FAMILIES)})")
     check_new_model(new_name)  # before the (slow) load
+    if record.family == "diffusion-lora":
+        return _merge_diffusion_lora(record, new_name)
     loaded = get_family("lora").load(record.path, record.meta, pick_device())  # a fresh copy: merging changes it
     merged = loaded.module.merge_and_unload()
     meta = {"config": {"merged_from": name, "base_model": record.meta["config"]["base_model"]},
             "shapes": record.meta.get("shapes", {}), "recipe": record.meta.get("recipe", {}),
             "dataset": record.meta.get("dataset", {}), "metrics": {}, "training": record.meta.get("training", {})}
     return save_model(new_name, "text", TextModel(merged, loaded.extras["tokenizer"]), meta).summary()
+
+
+def _merge_diffusion_lora(record: ModelRecord, new_name: str) -> dict:
+    """The adapter merged into a fresh copy of its base's UNet, saved as a diffusion pipeline with the base's
+    noise schedule; its config is the base's architecture, so it can be a base itself."""
+    from diffusers import DDPMPipeline, DDPMScheduler
+
+    family = get_family("diffusion-lora")
+    unet, scheduler_config = family.attach(record.path, record.meta)  # a fresh copy, merged
+    config = record.meta["config"]
+    base = default_registry().get(config["base_model"])
+    meta = {"config": {**base.meta.get("config", {}), "merged_from": record.name, "base_model": base.name},
+            "shapes": {k: v for k, v in record.meta.get("shapes", {}).items() if k != "base_model"},
+            "recipe": record.meta.get("recipe", {}), "dataset": record.meta.get("dataset", {}),
+            "metrics": record.meta.get("metrics", {}), "training": record.meta.get("training", {})}
+    pipe = DDPMPipeline(unet=unet.eval(), scheduler=DDPMScheduler.from_config(scheduler_config))
+
+    def samples(folder: Path) -> None:
+        if (record.path / "samples.png").is_file():  # the same weights make the same samples
+            (folder / "samples.png").write_bytes((record.path / "samples.png").read_bytes())
+
+    return save_model(new_name, "diffusion", pipe, meta, write_extras=samples).summary()
 
 
 def import_diffusers_pipeline(source: str, name: str) -> ModelRecord:

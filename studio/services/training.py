@@ -10,8 +10,14 @@ text, LoRA): the new job keeps the model's architecture, sizes, tokenizer and re
 weights (`Trainer.start_from`). Fine-tuning on favourites (`services.favourites`) uses it with `data=`, data
 another service assembled.
 
+Fine-tuning: `base_model` names a diffusion model in this studio to start from, `adapter` says how: "lora"
+(the default; a `diffusion-lora` model: a peft adapter of rank `rank` on the base, which the new model's
+folder points to by name) or "full" (a `diffusion` model whose every weight trains, starting from the
+base's). The base's folder is copied into the job, so the job resumes whatever happens to the base.
+
 What a family's data becomes:
-- image families (vae, gan, diffusion): uint8 (N, C, S, S) images, `data.safetensors` key "data";
+- image families (vae, gan, diffusion, diffusion-lora): uint8 (N, C, S, S) images, `data.safetensors` key
+  "data" (and, for fine-tunes, the base model in `base/`);
 - text (a GPT-2 from scratch) and lora (an adapter on a base model): token ids "train" and "val", and the
   tokenizer in `tokenizer/`;
 - style (a per-style network): content crops "content" and the style image `style.png`;
@@ -50,6 +56,7 @@ from ..data.text import (
     texts_from_files,
 )
 from ..families import get_family
+from ..families.diffusion import BASE_IN_JOB
 from .zerogpu import check_training_device
 
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128)}
@@ -60,12 +67,51 @@ ACTIVE_STATES = jobs.ACTIVE_STATES
 # The options each kind of family takes beyond the shared ones (name, data, steps, batch size, learning
 # rate, seed, recipe, config); anything else is refused with the family that would take it.
 OPTIONS = {
-    "image": {"image_size", "color", "fit", "background", "flip"},
+    "image": {"image_size", "color", "fit", "background", "flip", "base_model", "rank"},
     "text": {"size", "tokenizer", "vocab_size", "context"},
     "lora": {"base_model", "rank", "alpha", "context"},
     "style": {"image_size", "style", "content", "style_weight"},
     "adain": {"image_size", "styles", "style_files", "content", "style_weight"},
 }
+
+
+ADAPTERS = ("lora", "full")
+# Recipe defaults of a full fine-tune, over the diffusion family's (which are for training from scratch):
+# fewer steps on the artist's few images, small batches, a lower rate so the base's knowledge is kept.
+FULL_FINE_TUNE_RECIPE = {"steps": 300, "batch_size": 16, "learning_rate": 2e-4, "ema_decay": 0.99}
+
+
+def fine_tuning_family(family: str, adapter: str | None, base_model: str | None, rank: int | None) -> str:
+    """The family that trains for `family` with a fine-tuning `adapter` ("lora", "full" or none) on
+    `base_model`: diffusion + lora -> diffusion-lora, text + lora -> lora; full keeps the family. Refuses
+    combinations that do not exist, naming what would work."""
+    adapter = str(adapter).strip().lower() if adapter not in (None, "") else None
+    if adapter is not None and adapter not in ADAPTERS:
+        raise StudioError(f"adapter must be one of {', '.join(ADAPTERS)} (or empty: train from scratch, or LoRA when "
+                          f"a base_model is given); got {adapter!r}")
+    if family in ("text", "lora"):
+        if adapter == "full":
+            raise StudioError("a full fine-tune of a language model is not available here; use adapter 'lora'")
+        return "lora" if adapter == "lora" else family
+    if family == "diffusion-lora":
+        if adapter == "full":
+            raise StudioError("family diffusion-lora is a LoRA adapter; for a full fine-tune use family "
+                              "'diffusion' with adapter 'full'")
+        return family
+    if family == "diffusion":
+        if (adapter is not None or rank is not None) and not base_model:
+            raise StudioError(f"{'adapter ' + repr(adapter) if adapter else 'rank'} applies to fine-tuning a base "
+                              "model: give base_model, the name of a diffusion model in this studio")
+        if adapter == "full" and rank is not None:
+            raise StudioError("rank applies to LoRA adapters only; a full fine-tune trains every weight "
+                              "(leave rank empty, or use adapter 'lora')")
+        return "diffusion-lora" if base_model and adapter != "full" else family
+    given = [k for k, v in (("base_model", base_model), ("adapter", adapter), ("rank", rank)) if v not in (None, "")]
+    if given:
+        raise StudioError(f"{given[0]} only applies to family 'lora' or 'diffusion' (fine-tuning a base model), not "
+                          f"{family!r}: {family} models train from scratch, so leave base_model, adapter and rank "
+                          "empty")
+    return family
 
 
 def _kind(family) -> str:
@@ -150,12 +196,17 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     Raises StudioError for anything the user should fix, and then no job exists: the checks run before the
     data is prepared, and a job whose worker cannot start is deleted again.
     """
+    get_family(family)  # an unknown family is named before anything else
+    family = fine_tuning_family(family, options.pop("adapter", None), options.get("base_model"),
+                                options.get("rank"))
     fam = get_family(family)
     kind = _kind(fam)
     zero_gpu_note = check_training_device()  # ZeroGPU Spaces: CPU only, or refused (services/zerogpu.py)
     foreign = sorted(k for k, v in options.items() if v is not None and k not in OPTIONS[kind])
     if foreign:
-        takers = [k for k, allowed in OPTIONS.items() if foreign[0] in allowed]
+        fine_tuning = foreign[0] in ("base_model", "rank")  # of the image families, only diffusion fine-tunes
+        takers = [("diffusion" if k == "image" and fine_tuning else k) for k, allowed in OPTIONS.items()
+                  if foreign[0] in allowed]
         raise StudioError(f"{foreign[0]} only applies to family {' or '.join(map(repr, takers))}, not {family!r}")
     check_new_model(name, models_dir)
     base = None
@@ -164,6 +215,11 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     if start:
         jobs.check_capacity()  # before the (slow) data preparation; checked again when the worker starts
     seed = 0 if seed is None else seed
+    batch_given = batch_size is not None or "batch_size" in (recipe or {})
+    if fam.name == "diffusion" and options.get("base_model"):
+        recipe = {**FULL_FINE_TUNE_RECIPE, **(recipe or {})}
+    if kind == "image":
+        options["batch_given"] = batch_given
     full = merge_recipe(fam, recipe, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                         context=options.get("context"), style_weight=options.get("style_weight"),
                         size=options.get("size"), tokenizer=options.get("tokenizer"),
@@ -233,9 +289,15 @@ def _one_source(files, builtin, folder, what: str, data=None) -> None:
 
 # -- image families -----------------------------------------------------------------------------------------
 def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, progress, data=None,
-                    image_size: int = 32, color: bool = False, fit: str = "crop", background: str = "white",
-                    flip: bool = False) -> dict:
-    image_size = check_number("image_size", image_size, 1, 4096, whole=True)
+                    image_size: int | None = None, color: bool | None = None, fit: str = "crop",
+                    background: str = "white", flip: bool = False, base_model: str | None = None,
+                    rank: int | None = None, batch_given: bool = False) -> dict:
+    base = None
+    if base_model or fam.name == "diffusion-lora":
+        base = fine_tuning_base(base_model)
+        image_size, color = _match_base(base, image_size, color)
+        config = _fine_tuning_config(fam, base, config, rank)
+    image_size = check_number("image_size", 32 if image_size is None else image_size, 1, 4096, whole=True)
     if image_size not in fam.image_sizes:
         raise StudioError(f"{fam.title} models take image sizes {', '.join(map(str, fam.image_sizes))}; "
                           f"got {image_size}")
@@ -245,6 +307,7 @@ def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, 
         raise StudioError(f"background must be one of {', '.join(BACKGROUNDS)}")
     recipe["flip"] = bool(flip)
     channels = 3 if color else 1
+    config = config if base is not None else {**fam.default_config(image_size, channels), **config}
     _one_source(files, builtin, folder, "images", data)
     if data is not None:
         if tuple(data.images.shape[1:]) != (channels, image_size, image_size):
@@ -265,10 +328,28 @@ def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, 
         if len(paths) == 1 and paths[0].is_dir():
             # So the originality check and fine-tuning can find these images again (services/training_data).
             dataset["folder"] = _portable(paths[0])
-    return {"config": {**fam.default_config(image_size, channels), **config}, "recipe": recipe,
-            "dataset": dataset, "report": data.report(), "counts": {"images": len(data.used)},
-            "write": lambda path: save_file({"data": data.images.contiguous()}, str(path)),
-            "extra": {"shapes": {"image_size": image_size, "channels": channels},
+    report = data.report()
+    count = len(data.used)
+    if int(recipe["batch_size"]) > count:
+        if batch_given:
+            raise StudioError(f"batch_size {recipe['batch_size']} is larger than the {count} usable images: give at "
+                              f"least {recipe['batch_size']} images, or a batch_size of {count} or less")
+        recipe["batch_size"] = count
+        report += f"\nbatch size lowered to {count}, the number of images"
+    shapes = {"image_size": image_size, "channels": channels}
+    if base is not None:
+        shapes["base_model"] = base.name
+        dataset["notes"] = (dataset.get("notes", "") + "; " if dataset.get("notes") else "") + \
+            f"fine-tuned from {base.name} ({'LoRA adapter' if fam.name == 'diffusion-lora' else 'full fine-tune'})"
+
+    def write(path: Path) -> None:
+        save_file({"data": data.images.contiguous()}, str(path))
+        if base is not None:
+            _copy_base(base.path, path.parent / BASE_IN_JOB)
+
+    return {"config": config, "recipe": recipe, "dataset": dataset, "report": report, "counts": {"images": count},
+            "write": write,
+            "extra": {"shapes": shapes,
                       "preprocessing": {"fit": fit, "background": background, "flip": bool(flip)}}}
 
 
@@ -279,6 +360,82 @@ def _portable(folder: Path) -> str:
 
     folder = folder.resolve()
     return folder.relative_to(REPO_ROOT).as_posix() if REPO_ROOT in folder.parents else str(folder)
+
+
+# -- fine-tuning a diffusion model ----------------------------------------------------------------------------
+def fine_tuning_base(base_model: str | None):
+    """The registry record of a diffusion model to fine-tune, or a StudioError naming the models that qualify."""
+    registry = default_registry()
+    choices = [r.name for r in registry.list(family="diffusion")]
+    offer = f"diffusion models in this studio: {', '.join(choices) or 'none yet'}"
+    name = str(base_model or "").strip()
+    if not name:
+        raise StudioError(f"base_model: name the diffusion model to fine-tune ({offer})")
+    if not registry.exists(name):
+        raise StudioError(f"base_model: there is no model named {name!r} to fine-tune ({offer})")
+    record = registry.get(name)
+    if record.family == "diffusion-lora":
+        raise StudioError(f"base_model: {name!r} is itself a LoRA adapter; merge it into a standalone diffusion "
+                          f"model (/merge_lora) and fine-tune that, or fine-tune its base "
+                          f"{record.meta.get('config', {}).get('base_model')!r}")
+    if record.family != "diffusion":
+        raise StudioError(f"base_model: {name!r} is a {record.family} model; fine-tuning starts from a diffusion "
+                          f"model ({offer})")
+    return record
+
+
+def _match_base(base, image_size, color) -> tuple[int, bool]:
+    """The base's size and colour mode; a different size or mode asked for is refused (a fine-tune keeps its
+    base's shapes). None means "the base's"."""
+    shapes = base.meta.get("shapes", {})
+    size, channels = int(shapes.get("image_size", 0)), int(shapes.get("channels", 0))
+    if image_size not in (None, "") and int(image_size) != size:
+        raise StudioError(f"image_size must match the base model: {base.name!r} makes {size} px images; got "
+                          f"{image_size} (leave it empty for the base's)")
+    if color is not None and bool(color) != (channels == 3):
+        raise StudioError(f"color must match the base model: {base.name!r} is a "
+                          f"{'colour' if channels == 3 else 'grey'} model; set color to {channels == 3}")
+    return size, channels == 3
+
+
+def _fine_tuning_config(fam, base, overrides: dict, rank: int | None) -> dict:
+    """The new model's config: for a LoRA adapter, its rank and targets and the pointer to the base (name and
+    weights hash); for a full fine-tune, the base's architecture and where it started."""
+    from ..core.registry import weights_hash
+
+    shapes = base.meta.get("shapes", {})
+    pointer = {"base_weights": weights_hash(base.path)}
+    if fam.name == "diffusion":
+        if overrides:
+            raise StudioError("a full fine-tune keeps its base model's architecture; remove the config overrides "
+                              f"({', '.join(overrides)})")
+        return {**base.meta.get("config", {}), "fine_tuned_from": base.name, **pointer}
+    from ..families.diffusion import load_pipeline
+    from ..families.diffusion_lora import narrowest_width
+
+    config = {**fam.default_config(int(shapes["image_size"]), int(shapes["channels"])), **overrides,
+              "base_model": base.name, **pointer}
+    unet, _ = load_pipeline(base.path)
+    widest_rank = narrowest_width(unet, config["target_modules"])
+    if rank is not None:
+        config["r"] = rank
+        if "alpha" not in overrides:
+            config["alpha"] = rank
+    config["r"] = check_number("rank", config["r"], 1, widest_rank, whole=True,
+                               unit=f" (the narrowest layer of {base.name!r} the adapter attaches to is "
+                                    f"{widest_rank} wide)")
+    config["alpha"] = check_number("alpha", config["alpha"], 1, 4096, whole=True)
+    return config
+
+
+def _copy_base(source: Path, target: Path) -> None:
+    """The base pipeline's files (model_index.json, unet/, scheduler/) into the job."""
+    import shutil
+
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "model_index.json", target / "model_index.json")
+    for part in ("unet", "scheduler"):
+        shutil.copytree(source / part, target / part, dirs_exist_ok=True)
 
 
 # -- text families ------------------------------------------------------------------------------------------
@@ -453,6 +610,13 @@ def builtin_sets() -> dict[str, str]:
 def builtin_corpora() -> dict[str, str]:
     """Built-in text corpora: name -> title."""
     return {k: v["title"] for k, v in BUILTIN_CORPORA.items()}
+
+
+def fine_tuning_bases() -> dict[str, dict]:
+    """Diffusion models that can be fine-tuned: name -> {"image_size", "channels"}."""
+    return {r.name: {"image_size": int(r.meta.get("shapes", {}).get("image_size", 0)),
+                     "channels": int(r.meta.get("shapes", {}).get("channels", 0))}
+            for r in default_registry().list(family="diffusion")}
 
 
 def text_sizes() -> list[str]:

@@ -38,7 +38,7 @@ def upgrade_folder(folder: str | Path) -> list[str]:
     meta.setdefault("name", folder.name)
     family = get_family(meta["family"])
     written = []
-    if family.kind in ("image", "style") and family.name != "diffusion":
+    if family.kind in ("image", "style") and family.name not in ("diffusion", "diffusion-lora"):
         module = family.build(meta["config"])
         if isinstance(module, PyTorchModelHubMixin):
             written += [write_network_config(module, folder).name, copy_network_source(module, folder).name]

@@ -61,8 +61,9 @@ def model_import(file: str, name: str | None = None) -> dict:
 
 @user_errors
 def merge_lora(name: str, new_name: str) -> dict:
-    """Fold a LoRA adapter into its base model's weights, saved as a new standalone text model `new_name`
-    (it no longer needs the base model, and writes a little faster). The adapter itself is kept."""
+    """Fold a LoRA adapter into its base model's weights, saved as a new standalone model `new_name`: a text
+    model for a text adapter, a diffusion model for a diffusion adapter (it no longer needs the base model).
+    The adapter itself is kept."""
     if not new_name or not new_name.strip():
         raise gr.Error("give the merged model a name")
     return service.merge_lora(name, new_name.strip())
@@ -140,7 +141,7 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
                 confirm = gr.Checkbox(False, label="Yes, delete this model", elem_id="models-delete-confirm")
                 delete = gr.Button("Delete", variant="stop", elem_id="models-delete")
             with gr.Accordion("Merge a LoRA adapter into its base model", open=False):
-                gr.Markdown("For a LoRA adapter: saves base + adapter as one standalone text model. "
+                gr.Markdown("For a LoRA adapter: saves base + adapter as one standalone text or diffusion model. "
                             "The adapter stays as it is.")
                 merged_name = gr.Textbox(label="Name of the merged model", elem_id="models-merge-name")
                 merge = gr.Button("Merge", elem_id="models-merge")

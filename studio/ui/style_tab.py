@@ -55,10 +55,11 @@ def stylize_api(content, style=None, method: str | None = None, styles=None, sty
     """Stylise the `content` image with the `style` image and return the PNG (parameters embedded) and the
     parameters.
 
-    method: "optimization" (Gatys, slow, `steps` L-BFGS steps), "adain" (one pass, any style), or the name of a
-    per-style network (one pass, its own style; `style` may be empty); empty picks AdaIN when a decoder is
-    installed, else optimisation. styles: more style images, mixed with `style` by style_weights (comma-separated,
-    one per style image, normalised to sum to 1). strength 0-1. size: the output's longer side in px.
+    method: "fast-optimization" (the default when empty: a short coarse-to-fine optimisation that carries the
+    style's texture, its own step count), "optimization" (Gatys, slow, `steps` L-BFGS steps), "adain" (one
+    pass, any style), or the name of a per-style network (one pass, its own style; `style` may be empty).
+    styles: more style images, mixed with `style` by style_weights (comma-separated, one per style image,
+    normalised to sum to 1). strength 0-1. size: the output's longer side in px.
     preserve_colors: keep the content's colours. mask: an image of the content's proportions, white where to
     stylise. seed: for noise and repeatability.
     """
@@ -215,7 +216,7 @@ def _first_result(content: str, style: str) -> tuple[str | None, dict | None]:
 
 def _network_note() -> str:
     methods = available_methods()
-    nets = [m for m in methods if m not in ("optimization", "adain")]
+    nets = [m for m in methods if m not in ("optimization", "fast-optimization", "adain")]
     return (f"Optimisation measures style with **{feature_network_in_use()}**. "
             f"AdaIN: {'installed' if 'adain' in methods else 'no decoder installed'}. "
             f"Per-style networks: {', '.join(nets) or 'none yet (train one below)'}.")
@@ -255,8 +256,9 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
                 ui_event(from_generate.click, _use_generated, selected, content, queue=False,
                          show_progress="hidden")
             method = gr.Dropdown(methods, value=default_method(), label="Method",
-                                 info="adain: one pass, any style; optimization: slow, finest; others: per-style "
-                                      "networks", elem_id="style-method")
+                                 info="fast-optimization: seconds, carries texture; adain: one pass, any style; "
+                                      "optimization: slow, finest; others: per-style networks",
+                                 elem_id="style-method")
             with gr.Row():
                 run = gr.Button("Stylize", variant="primary", elem_id="style-button", scale=2, min_width=100)
                 stop = gr.Button("Stop", variant="stop", elem_id="style-stop", scale=1, min_width=60)

@@ -5,6 +5,7 @@ an app restart re-attaches to running jobs.
 """
 from __future__ import annotations
 
+import re
 import time
 
 import gradio as gr
@@ -21,7 +22,9 @@ from .views import duration, key_values
 # Families the image form trains: image generators, and per-style networks (content images in `files`, the
 # style in `style`). Text models have their own form below it (ui/train_text.py); the public /train takes
 # every family, text ones included. The AdaIN decoder is trained from the CLI.
-IMAGE_FAMILIES = [(title, name) for title, name in training.trainable_families() if name not in ("text", "lora", "adain")]
+# A diffusion LoRA adapter is chosen as diffusion + a base model (the fine-tuning fields), not as a family.
+IMAGE_FAMILIES = [(title, name) for title, name in training.trainable_families()
+                  if name not in ("text", "lora", "adain", "diffusion-lora")]
 NO_BUILTIN = "none (use my uploads)"
 DEFAULT_BUILTIN = "digits"  # the form works as it opens: a model name is proposed, and this set is its data
 
@@ -31,7 +34,7 @@ def train(family: str, name: str, files: list[str] | None = None, builtin: str |
           image_size: int = 32, color: bool = False, steps: int | None = None, batch_size: int | None = None,
           learning_rate: float | None = None, seed: int = 0, fit: str = "crop", background: str = "white",
           flip: bool = False, style: str | None = None, base_model: str | None = None,
-          progress=gr.Progress()):
+          adapter: str | None = None, rank: int | None = None, progress=gr.Progress()):
     """Start training a new model in the background; returns the job id, a data report, and the status.
 
     Data: uploaded images (PNG, JPEG, WebP) and/or zips of them, or a built-in set (`builtin`, e.g. "digits").
@@ -42,23 +45,42 @@ def train(family: str, name: str, files: list[str] | None = None, builtin: str |
     family "text" trains a small GPT-2 from scratch on .txt files or zips of them (or `builtin` "fortunes",
     "fortunes-poems"); "lora" fine-tunes `base_model` (default SmolLM2-135M-Instruct) with a LoRA adapter.
     /train_text takes the text-only settings (model size, tokenizer, context).
+    family "diffusion" with `base_model` (a diffusion model's name) fine-tunes it on your images: `adapter`
+    "lora" (the default: a small adapter of rank `rank`, default 8, that points to the base) or "full" (every
+    weight). `image_size` and `color` must match the base's.
     """
     builtin = None if builtin in (None, "", NO_BUILTIN) else builtin
     family = family or "vae"
     common = dict(files=file_paths(files) or None, builtin=builtin, steps=optional(steps),
                   batch_size=optional(batch_size), learning_rate=optional(learning_rate), seed=optional(seed),
-                  style=optional(style), base_model=optional(base_model))
+                  style=optional(style), base_model=optional(base_model), adapter=optional(adapter),
+                  rank=optional(rank))
     if family == "lora":
         common["base_model"] = common["base_model"] or training.DEFAULT_LORA_BASE
     elif family == "style":
         common["image_size"] = image_size
         progress(0, desc="preparing content and style images")
     elif family not in ("text", "adain"):
-        common.update(image_size=image_size, color=bool(color), fit=fit or "crop", background=background or "white",
+        common.update(image_size=optional(image_size), color=None if color is None else bool(color),
+                      fit=fit or "crop", background=background or "white",
                       flip=bool(flip), progress=lambda i: progress(None, desc=f"preparing images ({i} read)"))
         progress(0, desc="preparing images")
     result = start_training(family, name, **common)
     return result["job"], result["report"], result["status"]
+
+
+def _trained_family(family: str, base: str | None, adapter: str | None) -> str:
+    # What the form trains: diffusion with a base and the LoRA adapter is a diffusion-lora model.
+    return "diffusion-lora" if family == "diffusion" and base and adapter != "full" else (family or "vae")
+
+
+def _match_base(base: str, adapter: str, family: str):
+    # A fine-tune keeps its base's family, size and colour mode: show them, and the fine-tune's defaults.
+    shapes = training.fine_tuning_bases().get(base or "")
+    if not shapes:
+        return gr.skip(), gr.skip(), gr.skip(), *_recipe_placeholders(_trained_family(family, None, adapter))
+    return ("diffusion", shapes["image_size"], shapes["channels"] == 3,
+            *_recipe_placeholders(_trained_family("diffusion", base, adapter)))
 
 
 def _loss_frame(job: str) -> pd.DataFrame:
@@ -165,16 +187,20 @@ def _recipe_placeholders(family: str):
 
 
 def _train_from_ui(family, name, files, builtin, image_size, color, steps, batch_size, learning_rate, seed, fit,
-                   background, flip, style, progress=gr.Progress()):
+                   background, flip, style, base_model, adapter, rank, progress=gr.Progress()):
     # Uploads win over the built-in set the form starts with, so an artist who adds images trains on them.
     if file_paths(files) and family != "style":
         builtin = None
     if family == "style":
         builtin = None
+    # The form always has an adapter chosen; it applies only when a base model is.
+    if not base_model:
+        adapter = rank = None
     job, report, status = train.__wrapped__(family, name, files, builtin, image_size, color,
                                             number_or_default(steps), number_or_default(batch_size),
                                             number_or_default(learning_rate), number_or_default(seed), fit,
-                                            background, flip, style, progress=progress)
+                                            background, flip, style, base_model or None, adapter,
+                                            number_or_default(rank), progress=progress)
     return gr.update(choices=_job_choices(), value=job), report, training.propose_name(family or "vae")
 
 
@@ -199,10 +225,17 @@ def _delete_from_ui(job: str):
     return message, gr.update(choices=_job_choices(), value=None)
 
 
-def _family_changed(family: str):
+def _family_changed(family: str, base: str, adapter: str, name: str):
+    # A fine-tune keeps its base's size, so choosing the base (which also picks family diffusion) sets it.
+    # A proposed name follows the family; a name the artist typed stays.
     style_family = family == "style"
-    return (gr.update(visible=style_family), gr.update(value=128 if style_family else 32),
-            gr.update(value=training.propose_name(family or "vae")), *_recipe_placeholders(family))
+    shapes = training.fine_tuning_bases().get(base or "") if family == "diffusion" else None
+    size = shapes["image_size"] if shapes else (128 if style_family else 32)
+    families = "|".join(re.escape(n) for _, n in IMAGE_FAMILIES)
+    proposed = not (name or "").strip() or re.fullmatch(rf"my-({families})(-\d+)?", name.strip())
+    return (gr.update(visible=style_family), gr.update(value=size),
+            gr.update(value=training.propose_name(family or "vae")) if proposed else gr.skip(),
+            *_recipe_placeholders(_trained_family(family, base, adapter)))
 
 
 def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
@@ -241,6 +274,14 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
                 fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to square")
                 background = gr.Dropdown(list(BACKGROUNDS), value="white", label="Background for transparency")
                 flip = gr.Checkbox(False, label="Random horizontal flips")
+            with gr.Accordion("Fine-tune a base model (diffusion)", open=False):
+                base_model = gr.Dropdown(["", *training.fine_tuning_bases()], value="", label="Base model",
+                                         info="empty: train from scratch", elem_id="train-base-model")
+                with gr.Row():
+                    adapter = gr.Radio(["lora", "full"], value="lora", label="Adapter", elem_id="train-adapter",
+                                       info="lora: a small adapter on the base; full: every weight")
+                    rank = gr.Textbox("", label="LoRA rank", placeholder="empty: 8, the default",
+                                      elem_id="train-rank")
             report = gr.Textbox(label="Data report", lines=3, interactive=False, elem_id="train-report")
         with gr.Column(scale=2, elem_id="train-outputs"):
             with gr.Row(equal_height=False):
@@ -263,11 +304,17 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
                         status = gr.JSON(label="Status", elem_id="train-status")
     train_text.build(demo, job, report, status, _job_choices)  # text models: the same job view below
 
-    family.change(_family_changed, family, [style_image, image_size, name, steps, batch_size, learning_rate],
+    family.change(_family_changed, [family, base_model, adapter, name],
+                  [style_image, image_size, name, steps, batch_size, learning_rate],
                   api_visibility="private", queue=False)
+    base_model.change(_match_base, [base_model, adapter, family], [family, image_size, color, steps, batch_size,
+                                                           learning_rate], api_visibility="private", queue=False)
+    adapter.change(lambda f, b, a: _recipe_placeholders(_trained_family(f, b, a)), [family, base_model, adapter],
+                   [steps, batch_size, learning_rate], api_visibility="private", queue=False)
     files.upload(lambda: gr.update(value=NO_BUILTIN), None, builtin, api_visibility="private", queue=False)
     ui_event(start.click, _train_from_ui, [family, name, files, builtin, image_size, color, steps, batch_size,
-                                            learning_rate, seed, fit, background, flip, style_image],
+                                            learning_rate, seed, fit, background, flip, style_image, base_model,
+                                            adapter, rank],
              [job, report, name], concurrency_id=COMPUTE)
     watch = [status, chart, sample, table, summary]
     job.change(_poll, job, watch, api_visibility="private", queue=False)
@@ -297,7 +344,8 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
                       gr.Number(None, label="learning_rate"), gr.Number(0, precision=0, label="seed"),
                       gr.Textbox("crop", label="fit"), gr.Textbox("white", label="background"),
                       gr.Checkbox(False, label="flip"), gr.Image(type="filepath", label="style"),
-                      gr.Textbox(label="base_model")]
+                      gr.Textbox(label="base_model"), gr.Textbox(label="adapter"),
+                      gr.Number(None, precision=0, label="rank")]
         api_outputs = [gr.Textbox(label="job"), gr.Textbox(label="report"), gr.JSON(label="status")]
         api_watch = [gr.JSON(label="status"), gr.LinePlot(x="step", y="value", color="loss", label="losses"),
                      gr.Image(type="filepath", label="sample"), gr.Markdown(label="summary")]
@@ -320,3 +368,9 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     if tab is not None:
         tab.select(lambda current: gr.update(choices=_job_choices(), value=current), job, job,
                    api_visibility="private", queue=False)
+    # Bases trained or imported since the page opened appear when the tab is opened again.
+    demo.load(lambda: gr.update(choices=["", *training.fine_tuning_bases()]), None, base_model,
+              api_visibility="private", queue=False)
+    if tab is not None:
+        tab.select(lambda current: gr.update(choices=["", *training.fine_tuning_bases()], value=current),
+                   base_model, base_model, api_visibility="private", queue=False)

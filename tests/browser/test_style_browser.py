@@ -29,7 +29,8 @@ def test_style_tab_stylises_the_example_with_each_method(app, artifacts):
             page.locator("#style-button").click()
             page.wait_for_function("document.querySelector('#style-status').innerText.includes('Done')",
                                    timeout=180_000)
-            key, value = ("method", method) if method in ("optimization", "adain") else ("style model", method)
+            builtin = method in ("optimization", "adain", "fast-optimization")
+            key, value = ("method", method) if builtin else ("style model", method)
             page.wait_for_function("([key, value]) => [...document.querySelectorAll('#style-table tr')].some("
                                    "r => r.querySelector('th').innerText === key && r.querySelector('td').innerText"
                                    " === value)", arg=[key, value], timeout=60_000)

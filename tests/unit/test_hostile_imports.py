@@ -58,13 +58,15 @@ def test_every_shipped_model_passes_its_familys_checks():
         meta = json.loads((folder / "studio.json").read_text())
         get_family(meta["family"]).check_stored(folder, meta)
         seen.add(meta["family"])
-    assert seen == set(FAMILIES) - {"lora"}
+    assert seen == set(FAMILIES) - {"lora", "diffusion-lora"}
 
 
 def test_every_family_bounds_every_key_of_its_default_config():
     for family in FAMILIES.values():
         if family.name == "lora":
             config = family.default_config("SmolLM2-135M-Instruct")
+        elif family.name == "diffusion-lora":
+            config = {**family.default_config(64, 3), "base_model": "colour-base-diffusion"}
         elif family.name == "text":
             from studio.families.text import text_config
             config = text_config("small", 100, 64)
