@@ -209,13 +209,15 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
                   if foreign[0] in allowed]
         raise StudioError(f"{foreign[0]} only applies to family {' or '.join(map(repr, takers))}, not {family!r}")
     check_new_model(name, models_dir)
+    # Only a batch size the caller asked for is refused when it exceeds the images; the family's (or a
+    # continued model's) recipe value is lowered to fit instead.
+    batch_given = batch_size is not None or "batch_size" in (recipe or {})
     base = None
     if start_from:
         base, recipe, config, options = _start_from(fam, kind, start_from, recipe, config, options)
     if start:
         jobs.check_capacity()  # before the (slow) data preparation; checked again when the worker starts
     seed = 0 if seed is None else seed
-    batch_given = batch_size is not None or "batch_size" in (recipe or {})
     if fam.name == "diffusion" and options.get("base_model"):
         recipe = {**FULL_FINE_TUNE_RECIPE, **(recipe or {})}
     if kind == "image":
@@ -329,7 +331,7 @@ def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, 
             # So the originality check and fine-tuning can find these images again (services/training_data).
             dataset["folder"] = _portable(paths[0])
     report = data.report()
-    count = len(data.used)
+    count = int(data.images.shape[0])
     if int(recipe["batch_size"]) > count:
         if batch_given:
             raise StudioError(f"batch_size {recipe['batch_size']} is larger than the {count} usable images: give at "
