@@ -1,7 +1,9 @@
 """ABC benchmarks: what the shipped ABC model composes, and its validation loss against baselines.
 
     python benchmarks/abc.py                      # everything (about 20 minutes on 2 shared cores)
-    python benchmarks/abc.py --tunes 20 --minutes 0 # only the composition measures
+    python benchmarks/abc.py --tunes 20 --minutes 0 # no training race
+    python benchmarks/abc.py --compositions-only    # only the composition measures, with and without
+                                                    # the grammar keeping time, side by side
 
 Composition (`--tunes` tunes from `services.compose.compose`, seeds 0.., over four key/metre settings):
 - parses: share of first draws that pass the line checks and music21; share of delivered tunes (after
@@ -76,8 +78,17 @@ def longest_copy(melody: str, grams: set[int], lengths: list[int]) -> int:
     return best
 
 
-def training_grams(melodies: list[str], lengths: list[int]) -> dict[int, set[int]]:
-    return {n: {hash(m[i:i + n]) for m in melodies for i in range(len(m) - n + 1)} for n in lengths}
+class training_grams(dict):
+    """Hashes of every run of n characters in the training melodies, built for a length n when first asked
+    (a copy check stops at the first length with no copy, so the long ones are seldom needed)."""
+
+    def __init__(self, melodies: list[str], lengths: list[int]):
+        super().__init__()
+        self.melodies = melodies
+
+    def __missing__(self, n: int) -> set[int]:
+        grams = self[n] = {hash(m[i:i + n]) for m in self.melodies for i in range(len(m) - n + 1)}
+        return grams
 
 
 def declared_tonic(key: str) -> int:
@@ -89,7 +100,7 @@ def compose_measures(model: str, tunes: int, train_melodies: list[str], ranges: 
     lengths = list(range(8, 201, 4))
     grams = training_grams(train_melodies, lengths)
     first_ok = delivered = 0
-    bars = full = key_ok = range_ok = 0
+    bars = full = key_ok = range_ok = all_filled = 0
     copies, seconds, chars, rows = [], [], [], []
     (low_lo, low_hi), (high_lo, high_hi) = ranges
     for i in range(tunes):
@@ -106,6 +117,7 @@ def compose_measures(model: str, tunes: int, train_melodies: list[str], ranges: 
         tune = notation.check_tune(result.abc)
         bars += tune.bars
         full += tune.full_bars
+        all_filled += tune.full_bars == tune.bars
         analysed = tune.score.analyze("key")
         key_ok += analysed.tonic.pitchClass == declared_tonic(setting["key"])
         range_ok += low_lo <= tune.lowest <= low_hi and high_lo <= tune.highest <= high_hi
@@ -120,7 +132,8 @@ def compose_measures(model: str, tunes: int, train_melodies: list[str], ranges: 
               f"key {analysed} copy {copied} {seconds[-1]:.1f} s", flush=True)
     n = max(1, delivered)
     return {"tunes": tunes, "delivered": delivered, "first_draw_parses": round(first_ok / n, 3),
-            "bars_filled": round(full / max(1, bars), 3), "key_consistent": round(key_ok / n, 3),
+            "bars_filled": round(full / max(1, bars), 3), "tunes_all_filled": round(all_filled / n, 3),
+            "key_consistent": round(key_ok / n, 3),
             "range_consistent": round(range_ok / n, 3), "longest_copy_max": max(copies or [0]),
             "longest_copy_median": float(np.median(copies or [0])),
             "share_copying_40": round(sum(c >= COPY_RUN for c in copies) / n, 3),
@@ -197,7 +210,12 @@ def main() -> None:
     parser.add_argument("--tunes", type=int, default=40)
     parser.add_argument("--minutes", type=float, default=3.0, help="race length per recipe; 0 skips the race")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--compositions-only", action="store_true",
+                        help="skip the losses, the race and engraving; compose with and without the grammar "
+                             "keeping time")
     args = parser.parse_args()
+    if args.compositions_only:
+        return compositions_only(args)
     torch.set_num_threads(args.threads)
     corpus = builtin_corpus("folk-abc")
     train_text, val_text = corpus.split()
@@ -258,6 +276,50 @@ def main() -> None:
     (out / f"abc-{stamp}.json").write_text(json.dumps(
         {"machine": machine, "model": args.model, "shipped": shipped, "markov": markov, "race": runs,
          "engrave_ms": round(engrave_ms, 1), "engrave_failures": engrave_failures, "compositions": measures}, indent=1), encoding="utf-8")
+
+
+def compositions_only(args) -> None:
+    """The composition measures twice, side by side on the same seeds: the grammar keeping time (bar lines
+    only on full bars) and the syntax-only grammar it replaced."""
+    torch.set_num_threads(args.threads)
+    corpus = builtin_corpus("folk-abc")
+    originals = [d for d in corpus.documents if "\nK:" in d]
+    train_melodies = [melody_of(d) for d in originals]
+    ranges = training_ranges(originals)
+    runs = {}
+    for label, keep in (("keeping time", True), ("syntax only", False)):
+        print(f"composing, grammar {label}", flush=True)
+        composing.KEEP_TIME = keep
+        runs[label] = compose_measures(args.model, args.tunes, train_melodies, ranges)
+    composing.KEEP_TIME = True
+    machine = f"{platform.machine()}, {os.cpu_count()} cores shared, torch {torch.__version__}, " \
+              f"load average {os.getloadavg()[0]:.1f}"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
+    rows = [("tunes delivered", lambda m: f"{m['delivered']} / {m['tunes']}"),
+            ("first draw parses", lambda m: f"{m['first_draw_parses']:.0%}"),
+            ("bars that fill the metre", lambda m: f"{m['bars_filled']:.1%}"),
+            ("tunes whose every bar fills the metre", lambda m: f"{m['tunes_all_filled']:.0%}"),
+            ("key consistent (music21 analysis, tonic)", lambda m: f"{m['key_consistent']:.0%}"),
+            ("range within training 1-99th percentiles", lambda m: f"{m['range_consistent']:.0%}"),
+            ("longest run copied from training (max / median, characters)",
+             lambda m: f"{m['longest_copy_max']} / {m['longest_copy_median']:g}"),
+            (f"tunes with a copied run of {COPY_RUN}+ characters", lambda m: f"{m['share_copying_40']:.0%}"),
+            ("seconds per 16-bar tune (all outputs, median)", lambda m: f"{m['seconds_per_tune']}"),
+            ("melody characters written per second", lambda m: f"{m['melody_chars_per_s']}")]
+    labels = list(runs)
+    lines = [f"# ABC compositions, grammar keeping time vs syntax only ({stamp}, {machine})", "",
+             f"Model `{args.model}`; {args.tunes} tunes of 16 bars, seeds 0-{args.tunes - 1}, over "
+             f"{', '.join(s['key'] + ' ' + s['metre'] for s in SETTINGS)}; both grammars on the same seeds in "
+             "one run. `python benchmarks/abc.py --compositions-only`", "",
+             "| measure | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    lines += [f"| {name} | " + " | ".join(fmt(runs[label]) for label in labels) + " |" for name, fmt in rows]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"abc-compositions-{stamp}.md").write_text(report, encoding="utf-8")
+    (out / f"abc-compositions-{stamp}.json").write_text(json.dumps(
+        {"machine": machine, "model": args.model, "runs": runs}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -120,7 +120,8 @@ def record_metrics(record, row: dict) -> None:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     keep = ("images", "against", "fd", "fd_floor", "kid", "kid_std", "kid_floor", "recognised", "recognised_real",
             "classes_covered", "class_entropy_bits")
-    meta["metrics"] = {**{k: row[k] for k in keep if k in row},
+    kept = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith("memorisation")}  # memorisation.py's
+    meta["metrics"] = {**{k: row[k] for k in keep if k in row}, **kept,
                        "features": "EfficientNet-Lite0 pooled (1280), 224 px; floor = the same metrics between "
                                    + ("training and held-out images" if row.get("against") == "held-out images"
                                       else "two halves of the training set"),

@@ -135,7 +135,7 @@ def main() -> None:
             else:
                 steps = args.steps
             t0 = time.perf_counter()
-            result = stylize(content_im, style_im, method=method, size=size, steps=steps)
+            result = stylize(content_im, style_im, method=method, size=size, steps=steps, gallery=False)
             seconds = time.perf_counter() - t0
             rows.append({"method": method, "size": size, "steps": steps if method == "optimization" else "",
                          "seconds": round(seconds, 2), "network": result.parameters.get("feature_network", "")})

@@ -143,6 +143,20 @@ def load_checkpoint(folder: Path, trainer) -> tuple[int, float]:
                       + "; start a new job instead")
 
 
+def start_from_model(trainer, base: dict) -> list[str]:
+    """Load the weights of the model the job continues (`spec["start_from"]`: its name and folder) into the
+    trainer's networks, through `Trainer.start_from`."""
+    from .core.errors import StudioError
+
+    files = sorted(Path(base["path"]).rglob("*.safetensors"))
+    if not files:
+        raise StudioError(f"the model to start from, {base['model']!r}, has no weights at {base['path']}")
+    weights = {}
+    for path in files:
+        weights.update(load_file(str(path)))
+    return trainer.start_from(weights)
+
+
 def run(folder: Path, resume: bool = False) -> str:
     """Train the job in `folder`; returns the final state ("completed", "cancelled" or "failed")."""
     from accelerate import Accelerator
@@ -174,6 +188,9 @@ def run(folder: Path, resume: bool = False) -> str:
     if resume and checkpoints(folder):
         start_step, elapsed_before = load_checkpoint(folder, trainer)
         job.trim_losses(start_step)
+    elif spec.get("start_from"):
+        took = start_from_model(trainer, spec["start_from"])
+        print(f"starting from the weights of {spec['start_from']['model']!r} ({', '.join(took)})", flush=True)
     loader = accelerator.prepare(family.loader(data, recipe, int(recipe["seed"]) + start_step))
 
     def batches():
@@ -255,7 +272,11 @@ def run(folder: Path, resume: bool = False) -> str:
                              "machine": machine_description(),
                              "processes": accelerator.num_processes,
                              "mixed_precision": accelerator.mixed_precision,
-                             "command": spec.get("command", "")}}
+                             "command": spec.get("command", ""), "job": spec["job"],
+                             **({"start_from": spec["start_from"]["model"]} if spec.get("start_from") else {}),
+                             **spec.get("training_notes", {})}}
+        if spec.get("preprocessing"):
+            meta["preprocessing"] = spec["preprocessing"]
         registry = Registry(models_dir=Path(spec["models_dir"]))
         try:
             save_model(spec["model_name"], spec["family"], model, meta, write_extras=write_samples, registry=registry)

@@ -59,6 +59,7 @@ class Environment:
     output_mb: int            # request outputs kept in all, at most
     login_attempts: int       # failed logins per client before it must wait
     trust_proxy: bool         # tell clients apart by X-Forwarded-For (behind a proxy you run)
+    gallery_mb: int = 2048    # the gallery of outputs: oldest unrated items go past this size
 
     @property
     def models_dir(self) -> Path:
@@ -67,6 +68,10 @@ class Environment:
     @property
     def jobs_dir(self) -> Path:
         return self.home / "jobs"
+
+    @property
+    def gallery_dir(self) -> Path:
+        return self.home / "gallery"
 
 
 def environment() -> Environment:
@@ -95,6 +100,7 @@ def environment() -> Environment:
         output_mb=max(1, _int("STUDIO_OUTPUT_MB", 1000)),
         login_attempts=max(1, _int("STUDIO_LOGIN_ATTEMPTS", 5)),
         trust_proxy=os.environ.get("STUDIO_TRUST_PROXY", "").strip().lower() in ("1", "true", "yes"),
+        gallery_mb=max(1, _int("STUDIO_GALLERY_MB", 2048)),
     )
 
 

@@ -111,6 +111,28 @@ class Trainer:
         loss); none by default."""
         return {}
 
+    def start_from(self, weights: dict[str, torch.Tensor]) -> list[str]:
+        """Start training from a saved model's weights (every tensor of its safetensors files, by name)
+        instead of from scratch; returns the names of the networks that took them.
+
+        A network in `modules()` takes the weights when its own state (or that of one direct submodule, as
+        the diffusion trainer's EMA copy holds its UNet) has exactly those tensor names and shapes, give or
+        take weights tied to others (GPT-2's output layer is its embedding). Networks the saved model does
+        not hold (a GAN's discriminator) start fresh. Optimiser state always starts fresh."""
+        unwrap = getattr(getattr(self, "accelerator", None), "unwrap_model", lambda m: m)
+        took = []
+        for name, module in self.modules().items():
+            module = unwrap(module)
+            targets = [module] + [child for _, child in module.named_children()]
+            for target in targets:
+                if _load_matching(target, weights):
+                    took.append(name)
+                    break
+        if not took:
+            raise StudioError("the saved model's weights fit none of this family's networks; it cannot be "
+                              "trained further here")
+        return took
+
 
 class Family:
     """Base class of a model family. Subclasses set the class attributes and implement the methods."""
@@ -253,6 +275,20 @@ class Family:
         g = torch.Generator().manual_seed(seed)
         bs = min(int(recipe["batch_size"]), images.shape[0])
         return DataLoader(Images(), batch_size=bs, shuffle=True, drop_last=True, generator=g, num_workers=0)
+
+
+def _load_matching(module: torch.nn.Module, weights: dict[str, torch.Tensor]) -> bool:
+    """Load `weights` into `module` if they cover its state exactly (names and shapes), allowing only
+    missing entries that share memory with loaded ones (tied weights); True when loaded."""
+    state = module.state_dict()
+    if not weights or any(k not in state or state[k].shape != v.shape for k, v in weights.items()):
+        return False
+    loaded_ptrs = {state[k].data_ptr() for k in weights}
+    missing = [k for k in state if k not in weights]
+    if any(state[k].data_ptr() not in loaded_ptrs for k in missing):
+        return False
+    module.load_state_dict(weights, strict=False)
+    return True
 
 
 def load_state(module: torch.nn.Module, path: Path) -> None:

@@ -3,8 +3,9 @@
 `compose(...)` builds the tune's header from the artist's fields (title, key, metre, unit length, tempo), or
 takes the header and opening bars of a melody the artist typed or uploaded, and has an ABC model write the
 requested number of bars under an ABC grammar (`studio.music.grammar`: the header comes first because it is
-the prompt; no blank line or field inside the melody; chords and grace notes closed; bars counted, and the
-tune ends with a final bar line when the count is reached). Every tune is then checked line by line and by
+the prompt; no blank line or field inside the melody; chords and grace notes closed; each bar's length counted
+in unit lengths, so a bar line comes only on a full bar; bars counted, and the tune ends with a final bar line
+when the count is reached). Progress reports the bars written; a stop keeps the tune finished so far. Every tune is then checked line by line and by
 music21 (`studio.music.notation`) and engraved (verovio). A tune that fails is drawn again with the next seed of its series (up to
 `MAX_ATTEMPTS`); so is one whose bars do not all fill the metre, keeping the best of the attempts. A tune
 that never passes is refused, never shown as valid.
@@ -22,6 +23,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -33,6 +35,7 @@ from ..data.abc import parse_tune
 from ..families.text import context_length, generate_tokens
 from ..music import audio, midi, notation, score
 from ..music.grammar import MelodyState
+from .gallery import save_to_gallery
 from .models import list_models, model_exists, model_record
 from .write import SETTINGS, load_text_model
 
@@ -41,10 +44,15 @@ INSTRUMENTS = tuple(midi.INSTRUMENTS)
 MAX_ATTEMPTS = 3
 BARS_RANGE = (1, 64)
 MAX_MELODY_CHARS = 4000
+KEEP_TIME = True     # the grammar counts bar lengths (benchmarks/abc.py turns it off to compare)
 CHARS_PER_BAR = 40   # room for the model to write a bar; a bar never exceeds grammar.MAX_BAR_CHARS
 AI_NOTICE = "AI-generated: written by a language model in the creative studio"
 DEFAULTS = {"title": "Untitled", "key": "D", "metre": "6/8", "unit": "1/8", "tempo": 110, "bars": 16,
             "temperature": 0.8, "top_k": 0, "top_p": 0.95, "instrument": "piano"}
+
+
+class Stopped(StudioError):
+    """Compose was stopped before any tune was finished: nothing to keep (not a fault of the input)."""
 
 
 @dataclass
@@ -57,6 +65,7 @@ class Composition:
     svg_text: str
     parameters: dict
     notes: list[str] = field(default_factory=list)
+    gallery_id: str | None = None  # the tune's item in the gallery (ABC, MIDI, WAV, score)
 
 
 # -- models -----------------------------------------------------------------------------------------------
@@ -156,15 +165,20 @@ def _finish(body: str) -> str:
     if cut < 0:
         return body + " |]"
     body = body[:cut + 1].rstrip()
+    if body.endswith("[|"):
+        body = body[:-2] + "|"  # a thick bar line at the very end becomes the final one
     if body.endswith(":|") or body.endswith("|]"):
         return body
     return body.rstrip("|").rstrip() + "|]"
 
 
-def write_melody(net, tok, prompt: str, prompt_body: str, bars: int, seed: int, settings: dict) -> tuple[str, bool]:
+def write_melody(net, tok, prompt: str, prompt_body: str, bars: int, seed: int, settings: dict,
+                 on_bar: Callable[[int], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> tuple[str, bool]:
     """The model's continuation of `prompt` up to `bars` closed bars, finished with a final bar line;
-    and whether it reached the bar count (else it ran out of room)."""
-    state = MelodyState().feed(prompt_body if prompt_body else "\n")
+    and whether it reached the bar count (else it ran out of room, or `cancelled()` turned true: then the
+    melody so far ends at its last bar line). `on_bar(n)` is told each time the n-th bar is closed."""
+    state = (MelodyState.for_tune(prompt) if KEEP_TIME else MelodyState()).feed(prompt_body if prompt_body else "\n")
     start_bars = state.bars
     grammar = (GrammarMask(tok, state),) if _char_level(tok) else ()
     ids = tok(prompt, add_special_tokens=False)["input_ids"]
@@ -172,15 +186,21 @@ def write_melody(net, tok, prompt: str, prompt_body: str, bars: int, seed: int, 
     ids = ids[-(context - 1):]
     stream = generate_tokens(net, ids, seeds=[seed], max_new_tokens=bars * CHARS_PER_BAR + 32, context=context,
                              eos_id=None if grammar else tok.eos_token_id, processors=grammar, **settings)
-    text, reached = "", False
+    text, reached, done = "", False, 0
     try:
         for new in stream:
+            if cancelled is not None and cancelled():
+                break
             piece = tok.decode([int(new[0])], skip_special_tokens=True)
             if not grammar and (not piece or "\n\n" in text + piece):
                 break
             text += piece
             state.feed(piece)
-            if state.bars - start_bars >= bars:
+            if state.bars - start_bars > done:
+                done = state.bars - start_bars
+                if on_bar is not None:
+                    on_bar(done)
+            if done >= bars:
                 reached = True
                 break
     finally:
@@ -211,7 +231,8 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
             bars: int = DEFAULTS["bars"], temperature: float | None = None, top_k: int | None = None,
             top_p: float | None = None, seed: int | None = -1, melody: str = "",
             instrument: str = DEFAULTS["instrument"], player: str = "auto",
-            out_dir: Path | None = None) -> Composition:
+            out_dir: Path | None = None, progress: Callable[[float, str], None] | None = None,
+            cancelled: Callable[[], bool] | None = None, gallery: bool = True) -> Composition:
     """Compose one tune and write its files into `out_dir` (a new temporary folder by default).
 
     key: 'D', 'Gm', 'Ador', 'Bb', 'F#m', ... (tonic A-G, # or b, mode); metre: 'N/D' (D 1-32) or C, C|;
@@ -219,7 +240,13 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
     quarter in 6/8, 9/8, 12/8; a half in 2/2); bars: 1-64 bars for the model to write; temperature 0-2,
     top_k 0-1000 (0 off), top_p 0-1; seed -1 for random; melody: ABC to continue (a whole tune with its own
     header, or bars under the form's header); instrument: one of `midi.INSTRUMENTS`; player: 'auto'
-    (FluidSynth when installed), 'fluidsynth' or 'synth'.
+    (FluidSynth when installed), 'fluidsynth' or 'synth'. The tune is kept in the gallery (`gallery=False`:
+    not, for measurements), a stopped one too.
+
+    progress(fraction, text) hears of each bar written ("draw 1: bar 5 of 16"; a redraw starts again at 0).
+    cancelled() is asked before each character: once it is true the writing ends, and the tune is what was
+    finished: the best earlier draw, else this draw cut at its last full bar if that passes the same checks
+    (its parameters then say "stopped": true); when nothing passes, `Stopped` is raised.
     """
     name = check_abc_model(model)
     title = re.sub(r"[\s%]+", " ", str(title or "")).strip()[:80] or DEFAULTS["title"]  # % starts a comment
@@ -234,34 +261,57 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
     given = "\n".join(melody_lines)
     prompt = head + "\n" + (given if given else "")
     started = time.perf_counter()
+    report = progress or (lambda fraction, text: None)
+    stop = cancelled or (lambda: False)
+    tempo_head = notation.header(fields["T"], fields["M"], fields["L"], fields["K"], checked["tempo"])
     best = None
     failures: list[str] = []
-    attempts = 0
+    stopped_in = 0   # the draw Stop ended (1-based), 0 when none was stopped
     for attempt in range(MAX_ATTEMPTS):
-        attempts += 1
+        draw = f"draw {attempt + 1}" + (f" of at most {MAX_ATTEMPTS}" if attempt else "")
+        report(0.0, f"{draw}: bar 0 of {checked['bars']}")
+        written = [0]
+
+        def on_bar(done: int, draw=draw) -> None:
+            written[0] = done
+            report(min(done / checked["bars"], 1.0), f"{draw}: bar {done} of {checked['bars']}")
+
         body, reached = write_melody(net, tok, prompt, given, checked["bars"], attempt_seed(base_seed, attempt),
-                                     settings)
+                                     settings, on_bar=on_bar, cancelled=stop)
+        if not reached and stop():
+            stopped_in = attempt + 1
+            if best is not None or not written[0]:
+                break  # an earlier draw is finished (kept below), or this one closed no bar yet
         full_body = given + body  # the model continues the melody's last line (or starts a new one)
-        tempo_head = notation.header(fields["T"], fields["M"], fields["L"], fields["K"], checked["tempo"])
         candidate = tempo_head + "\n" + full_body.strip("\n") + "\n"
+        report(1.0, f"{draw}: checking the tune")
         try:
             tune = notation.check_tune(candidate)
             svg = score.render_svg(tune.text)  # a tune verovio cannot engrave is drawn again too
         except StudioError as exc:
             failures.append(f"draw {attempt + 1}: {exc}")
+            if stopped_in:
+                break
             continue
         if best is None or tune.bar_share > best[0].bar_share:
             best = (tune, attempt, reached, svg)
-        if tune.bar_share == 1.0:
+        if tune.bar_share == 1.0 or stopped_in:
             break
+    if best is None and stopped_in:
+        raise Stopped(f"stopped before a tune was finished (during draw {stopped_in}); nothing was kept")
     if best is None:
         raise StudioError(f"{name} wrote no valid tune in {MAX_ATTEMPTS} draws from seed {base_seed} ("
                           + "; ".join(failures[:2]) + "); try another seed, a lower temperature or another model")
     tune, attempt, reached, svg = best
-    if attempt:
+    if stopped_in and attempt + 1 == stopped_in:
+        notes.append(f"stopped after {tune.bars} bar{'s' if tune.bars != 1 else ''}: the tune ends at its last "
+                     "full bar")
+    elif stopped_in:
+        notes.append(f"stopped during draw {stopped_in}; draw {attempt + 1}, finished before, is kept")
+    if attempt and not (stopped_in and attempt + 1 == stopped_in):
         notes.append(f"draw {attempt + 1} of the seed's series was kept (the earlier ones "
                      f"{'did not parse' if failures else 'filled fewer bars'})")
-    if not reached:
+    if not reached and not stopped_in:
         notes.append("the model ran out of room before writing every bar; the tune ends at its last full bar")
     if tune.bar_share < 1.0:
         notes.append(f"{tune.full_bars} of {tune.bars} bars fill the metre")
@@ -271,7 +321,14 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
               "seed": base_seed, "draw": attempt + 1, "draw_seed": attempt_seed(base_seed, attempt),
               "melody": bool(given), "instrument": checked["instrument"], "studio_version": __version__,
               "ai_generated": True}
-    return _write_outputs(tune, svg, params, notes, seconds, player, out_dir)
+    if stopped_in:
+        params["stopped"] = True
+    made = _write_outputs(tune, svg, params, notes, seconds, player, out_dir)
+    if gallery:
+        files = [made.audio, made.midi.with_suffix(".abc"), made.midi, made.svg]  # the .abc beside the MIDI
+        made.gallery_id = save_to_gallery("music", [f for f in files if f.is_file()], made.parameters, model=name,
+                                          seed=base_seed, text=made.abc)
+    return made
 
 
 def _or(value, name: str):

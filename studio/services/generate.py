@@ -1,7 +1,7 @@
 """Unconditional image generation: the function behind the Generate tab, `/generate` and the CLI."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -13,6 +13,7 @@ from ..core.media import grid, read_png_parameters, save_png, to_pil, zip_files
 from ..core.outputs import new_output_dir
 from ..core.seeds import resolve_seed, seed_range
 from ..families import FAMILIES
+from .gallery import save_to_gallery
 from .models import load_image_model
 from .zerogpu import on_gpu
 
@@ -33,6 +34,7 @@ class Generated:
     parameters: dict      # shared settings (model, weights hash, family, sampling settings)
     requested: int = 0    # the count asked for; more than len(files) when the batch was stopped
     stopped: bool = False  # `cancelled()` turned True: only the images finished before it are here
+    gallery_ids: list[str | None] = field(default_factory=list)  # each PNG's gallery item (None: not kept)
 
 
 def sampling_settings(kind: str = "image") -> dict:
@@ -66,13 +68,15 @@ def _prepare(model: str, settings: dict):
 @on_gpu  # ZeroGPU Spaces lend the GPU per call (services/zerogpu.py)
 def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | None = None,
              progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
-             finished: Callable[[list[Path], list[int]], None] | None = None, **settings) -> Generated:
-    """Generate `count` images with seeds seed, seed+1, ...; write PNGs, a grid and a zip.
+             finished: Callable[[list[Path], list[int], list[str | None]], None] | None = None,
+             gallery: bool = True, **settings) -> Generated:
+    """Generate `count` images with seeds seed, seed+1, ...; write PNGs, a grid and a zip. Each PNG is also
+    kept in the gallery as soon as its chunk is finished (`gallery=False`: not, for measurements).
 
-    `progress(fraction, text)` reports the images and denoising steps done; `finished(files, seeds)` hands
-    over every PNG written so far after each chunk of `CHUNK` images. When `cancelled()` turns True the
-    work stops within one sampling step and the result holds the images finished before it (`stopped`);
-    StudioError if none was.
+    `progress(fraction, text)` reports the images and denoising steps done; `finished(files, seeds, ids)`
+    hands over every PNG written so far, with its gallery id, after each chunk of `CHUNK` images. When
+    `cancelled()` turns True the work stops within one sampling step and the result holds the images
+    finished before it (`stopped`); those are in the gallery too. StudioError if none was finished.
     """
     count = check_number("count", count, 1, MAX_COUNT, whole=True)
     base = resolve_seed(seed)
@@ -82,7 +86,7 @@ def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | 
     loaded, checked, params = _prepare(model, settings)
     out = Path(out_dir) if out_dir else new_output_dir("generate")
     out.mkdir(parents=True, exist_ok=True)
-    files, images, stopped = [], [], False
+    files, images, ids, stopped = [], [], [], False
     for start in range(0, count, CHUNK):
         chunk = seeds[start:start + CHUNK]
 
@@ -100,18 +104,20 @@ def generate(model: str, count: int = 4, seed: int | None = -1, out_dir: Path | 
         # Each PNG also names its batch: CPU and GPU kernels pick their algorithms by batch size, so an image
         # can differ by a pixel level when made alone; regenerating the batch (count, first seed) is exact.
         for i, (img, s) in enumerate(zip(batch, chunk), start=start):
-            files.append(save_png(to_pil(img), out / f"{model}-seed{s}.png",
-                                  {**params, "seed": s, "batch": {"seed": base, "count": count, "index": i}}))
+            png_params = {**params, "seed": s, "batch": {"seed": base, "count": count, "index": i}}
+            files.append(save_png(to_pil(img), out / f"{model}-seed{s}.png", png_params))
+            if gallery:  # a copy: request outputs are swept after STUDIO_OUTPUT_MINUTES, the gallery stays
+                ids.append(save_to_gallery("generate", [files[-1]], png_params, model=params["model"], seed=s))
         images.append(batch)
         report((start + len(chunk)) / count, f"{start + len(chunk)} of {count} images done")
         if finished is not None:
-            finished(list(files), seeds[:len(files)])
+            finished(list(files), seeds[:len(files)], list(ids) if gallery else [None] * len(files))
     if not files:
         raise StudioError("stopped before the first image was finished")
     done = seeds[:len(files)]
     grid_path = save_png(grid(torch.cat(images)), out / f"{model}-grid-seed{base}.png", {**params, "seeds": done})
     zip_path = zip_files(files, out / f"{model}-seed{base}-x{len(files)}.zip")
-    return Generated(files, done, grid_path, zip_path, params, count, stopped)
+    return Generated(files, done, grid_path, zip_path, params, count, stopped, ids)
 
 
 def parameters_from_png(path: str | Path) -> dict:

@@ -42,6 +42,7 @@ from ..latent.paths import (
     random_walk,
 )
 from ..vision.perceptual import perceptual_distance
+from .gallery import save_to_gallery
 from .models import load_image_model
 from .zerogpu import on_gpu
 
@@ -69,6 +70,7 @@ class Interpolation:
     parameters: dict
     reconstructions: list[tuple[Path, Path]] = field(default_factory=list)  # (your image, reconstruction)
     notes: list[str] = field(default_factory=list)  # what was done to the input (converted, resized)
+    gallery_id: str | None = None  # the animation's item in the gallery (sheet, GIF, MP4, parameters)
 
 
 def output_size(size, image_size: int) -> int:
@@ -162,7 +164,7 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
                 frames: int = 16, method: str = "slerp", easing: str = "linear", loop: bool = False,
                 fps: int = 12, size: int | None = None, resample: str = "nearest", walk_frames: int = 0,
                 projection_steps: int = 200, out_dir: Path | None = None, progress: Progress | None = None,
-                cancelled: Callable[[], bool] | None = None, **settings) -> Interpolation:
+                cancelled: Callable[[], bool] | None = None, gallery: bool = True, **settings) -> Interpolation:
     """Animate a walk through `model`'s latent space; write frames, GIF, MP4, contact sheet and parameters.
 
     Keyframes: `seeds` ("11, 42, 7", or "random" for two random seeds) followed by `images` (paths of the
@@ -300,5 +302,8 @@ def interpolate(model: str, seeds: str | list[int] | None = "11, 42", images: li
     sidecar = out / f"{name}.json"
     sidecar.write_text(json.dumps({**params, "notes": notes}, indent=2), encoding="utf-8")
     archive = zip_files(frame_paths, out / f"{name}-frames.zip")
+    # The gallery keeps the animation (GIF, MP4), its contact sheet and parameters; the frames are in the zip.
+    item = save_to_gallery("interpolate", [gif, mp4, sidecar], params, model=record.name, preview=sheet,
+                           seed=seed_list[0] if seed_list else None) if gallery else None
     report(1.0, "done")
-    return Interpolation(frame_paths, gif, mp4, sheet, archive, sidecar, params, reconstructions, notes)
+    return Interpolation(frame_paths, gif, mp4, sheet, archive, sidecar, params, reconstructions, notes, item)

@@ -45,6 +45,7 @@ from ..style.losses import (
 )
 from ..style.optimize import optimize
 from ..vision.features import StyleNetwork, style_network
+from .gallery import save_to_gallery
 from .models import load_model
 from .zerogpu import on_gpu
 
@@ -67,6 +68,7 @@ class Stylized:
     parameters: dict
     image: Image.Image
     history: list[dict] = field(default_factory=list)  # optimisation: losses per step
+    gallery_id: str | None = None  # the PNG's item in the gallery
 
 
 ImageInput = "str | Path | Image.Image | np.ndarray"
@@ -246,7 +248,7 @@ def stylize(content, style=None, method: str | None = None, styles: list | None 
             optimizer: str = "lbfgs", init: str = "content", tv_weight: float = 1e-3,
             progress: Callable[[float, str], None] | None = None,
             preview: Callable[[Image.Image, int, int], None] | None = None, preview_every: int = 10,
-            cancel: Callable[[], bool] | None = None, out_dir: Path | None = None) -> Stylized:
+            cancel: Callable[[], bool] | None = None, out_dir: Path | None = None, gallery: bool = True) -> Stylized:
     """Stylise `content` with `style` (plus `styles`, mixed by `style_weights`) and save a PNG.
 
     content, style, styles, mask: file paths, PIL images or uint8 arrays (H, W[, C]).
@@ -339,8 +341,9 @@ def stylize(content, style=None, method: str | None = None, styles: list | None 
         image.putalpha(alpha.resize(image.size))
     folder = Path(out_dir) if out_dir else new_output_dir("style")
     path = save_png(image, folder / f"stylized-{kind if kind != 'network' else model_name}-seed{seed}.png", params)
+    item = save_to_gallery("style", [path], params, model=model_name or kind, seed=seed) if gallery else None
     say(1.0, "done")
-    return Stylized(path, params, image, history)
+    return Stylized(path, params, image, history, item)
 
 
 def _run_optimization(content, styles, weights, network: StyleNetwork, steps, strength, optimizer, init,

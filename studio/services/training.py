@@ -5,6 +5,11 @@
 with the overrides once, prepares the data into a new job folder (so the job can resume after the uploads
 are gone), and starts the worker process (`python -m studio.train <job dir>`, `studio/train.py`).
 
+`start_from=<model>` continues training an existing model instead of starting from scratch (image families,
+text, LoRA): the new job keeps the model's architecture, sizes, tokenizer and recipe, and the worker loads its
+weights (`Trainer.start_from`). Fine-tuning on favourites (`services.favourites`) uses it with `data=`, data
+another service assembled.
+
 Fine-tuning: `base_model` names a diffusion model in this studio to start from, `adapter` says how: "lora"
 (the default; a `diffusion-lora` model: a peft adapter of rank `rank` on the base, which the new model's
 folder points to by name) or "full" (a `diffusion` model whose every weight trains, starting from the
@@ -176,14 +181,17 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
                    learning_rate: float | None = None, seed: int | None = 0, recipe: dict | None = None,
                    config: dict | None = None, command: str = "", start: bool = True,
                    models_dir: str | Path | None = None, progress: Callable[[int], None] | None = None,
-                   **options) -> dict:
+                   start_from: str | None = None, data=None, notes: dict | None = None, **options) -> dict:
     """Prepare the data for a new model of `family` into a job folder and start its worker.
 
-    Data: uploaded `files` (images, .txt, zips), a `builtin` set or corpus, or a server `folder` under
-    STUDIO_DATA_ROOTS (exactly one; style families may take installed images instead, see OPTIONS).
+    Data: uploaded `files` (images, .txt, zips), a `builtin` set or corpus, a server `folder` under
+    STUDIO_DATA_ROOTS, or `data` prepared by another service (an `ImageData` for image families, a
+    `TextCorpus` for text ones) (exactly one; style families may take installed images instead, see OPTIONS).
     Empty steps, batch_size or learning_rate use the family's recipe; `recipe` overrides any recipe key and
-    `config` any architecture key. `models_dir` saves the finished model there instead of the user's models
-    (`checkpoints` for a shipped model). `start=False` only writes the job (for a foreground run or
+    `config` any architecture key. `start_from` names a model of the same family to continue training from
+    (its weights, architecture, sizes, tokenizer and recipe; see `_start_from`). `notes` are added to the
+    model's training record (its card). `models_dir` saves the finished model there instead of the user's
+    models (`checkpoints` for a shipped model). `start=False` only writes the job (for a foreground run or
     `accelerate launch`). Returns {"job", "report", "status"} and a count of what was prepared.
     Raises StudioError for anything the user should fix, and then no job exists: the checks run before the
     data is prepared, and a job whose worker cannot start is deleted again.
@@ -201,10 +209,15 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
                   if foreign[0] in allowed]
         raise StudioError(f"{foreign[0]} only applies to family {' or '.join(map(repr, takers))}, not {family!r}")
     check_new_model(name, models_dir)
+    # Only a batch size the caller asked for is refused when it exceeds the images; the family's (or a
+    # continued model's) recipe value is lowered to fit instead.
+    batch_given = batch_size is not None or "batch_size" in (recipe or {})
+    base = None
+    if start_from:
+        base, recipe, config, options = _start_from(fam, kind, start_from, recipe, config, options)
     if start:
         jobs.check_capacity()  # before the (slow) data preparation; checked again when the worker starts
     seed = 0 if seed is None else seed
-    batch_given = batch_size is not None or "batch_size" in (recipe or {})
     if fam.name == "diffusion" and options.get("base_model"):
         recipe = {**FULL_FINE_TUNE_RECIPE, **(recipe or {})}
     if kind == "image":
@@ -216,9 +229,13 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     prepare = {"image": _prepare_images, "text": _prepare_text, "lora": _prepare_lora,
                "style": _prepare_style, "adain": _prepare_style}[kind]
     job = prepare(fam, full, dict(config or {}), files=files, builtin=builtin, folder=folder, progress=progress,
-                  **{k: v for k, v in options.items() if v is not None})
+                  data=data, **{k: v for k, v in options.items() if v is not None})
     fam.check_config(job["config"])  # every architecture value within the family's bounds, overrides too
     extra = {**job["extra"], "command": command}
+    if base is not None:
+        extra["start_from"] = {"model": base.name, "path": str(base.path)}
+    if notes:
+        extra["training_notes"] = dict(notes)
     if models_dir:
         extra["models_dir"] = str(Path(models_dir).resolve())
     job_id = jobs.create_job(fam.name, name, job["config"], job["recipe"], job["dataset"], job["write"], extra=extra)
@@ -233,13 +250,47 @@ def start_training(family: str, name: str, *, files: list[str | Path] | None = N
     return {"job": job_id, "report": report, "status": status, **job["counts"]}
 
 
-def _one_source(files, builtin, folder, what: str) -> None:
-    if sum([bool(files), bool(builtin), bool(folder)]) != 1:
+def _start_from(fam, kind: str, model: str, recipe: dict | None, config: dict | None, options: dict):
+    """What a job that continues `model` takes from it: the same family and architecture, its image size
+    and channels (image families), its tokenizer and context (text) or base model (LoRA), and its recipe
+    under the caller's overrides. Returns (record, recipe, config, options)."""
+    base = default_registry().get(model)
+    if base.family != fam.name:
+        raise StudioError(f"{model!r} is a {base.family} model; a {fam.name} job cannot start from it")
+    if kind not in ("image", "text", "lora"):
+        raise StudioError(f"{fam.title} models cannot continue training from another model yet")
+    if config:
+        raise StudioError(f"a job that starts from {model!r} keeps its architecture; leave config empty")
+    known = fam.default_recipe()
+    recipe = {**{k: v for k, v in (base.meta.get("recipe") or {}).items() if k in known}, **(recipe or {})}
+    shapes = base.meta.get("shapes") or {}
+    options = dict(options)
+    if kind == "image":
+        fixed = {"image_size": int(shapes.get("image_size", 0)), "color": int(shapes.get("channels", 1)) == 3}
+        for key, value in fixed.items():
+            given = options.get(key)
+            if given is not None and (bool(given) if key == "color" else int(given)) != value:
+                raise StudioError(f"{model!r} makes {key.replace('_', ' ')} {value}; a job that starts from "
+                                  f"it keeps that (got {given})")
+            options[key] = value
+        for key, value in (base.meta.get("preprocessing") or {}).items():
+            if options.get(key) is None and key in OPTIONS["image"]:
+                options[key] = value
+    elif kind == "text":
+        options["tokenizer_from"] = base.path
+        recipe["context"] = int(shapes.get("context", recipe.get("context", 64)))
+    else:
+        options["base_model"] = base.meta["config"]["base_model"]
+    return base, recipe, dict(base.meta["config"]), options
+
+
+def _one_source(files, builtin, folder, what: str, data=None) -> None:
+    if sum([bool(files), bool(builtin), bool(folder), data is not None]) != 1:
         raise StudioError(f"give exactly one data source: uploaded {what} or a zip, a built-in set, or a folder")
 
 
 # -- image families -----------------------------------------------------------------------------------------
-def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, progress,
+def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, progress, data=None,
                     image_size: int | None = None, color: bool | None = None, fit: str = "crop",
                     background: str = "white", flip: bool = False, base_model: str | None = None,
                     rank: int | None = None, batch_given: bool = False) -> dict:
@@ -259,8 +310,15 @@ def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, 
     recipe["flip"] = bool(flip)
     channels = 3 if color else 1
     config = config if base is not None else {**fam.default_config(image_size, channels), **config}
-    _one_source(files, builtin, folder, "images")
-    if builtin:
+    _one_source(files, builtin, folder, "images", data)
+    if data is not None:
+        if tuple(data.images.shape[1:]) != (channels, image_size, image_size):
+            raise StudioError(f"the prepared images are {tuple(data.images.shape[1:])}, not "
+                              f"{(channels, image_size, image_size)}")
+        dataset = {"name": data.facts.get("name", "prepared images"), "source": data.source,
+                   "license": data.license, "count": int(data.images.shape[0])}
+        dataset.update({k: v for k, v in data.facts.items() if k not in ("name", "count")})
+    elif builtin:
         data = builtin_images(builtin, image_size, channels)
         dataset = {"name": builtin, "source": data.source, "license": data.license, "count": len(data.used)}
     else:
@@ -269,8 +327,11 @@ def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, 
         dataset = {"name": Path(folder).name if folder else "uploaded images", "source": data.source,
                    "license": data.license, "count": len(data.used), "skipped": len(data.skipped)}
         dataset.update({k: v for k, v in data.facts.items() if k not in ("count", "skipped")})
+        if len(paths) == 1 and paths[0].is_dir():
+            # So the originality check and fine-tuning can find these images again (services/training_data).
+            dataset["folder"] = _portable(paths[0])
     report = data.report()
-    count = len(data.used)
+    count = int(data.images.shape[0])
     if int(recipe["batch_size"]) > count:
         if batch_given:
             raise StudioError(f"batch_size {recipe['batch_size']} is larger than the {count} usable images: give at "
@@ -292,6 +353,15 @@ def _prepare_images(fam, recipe: dict, config: dict, *, files, builtin, folder, 
             "write": write,
             "extra": {"shapes": shapes,
                       "preprocessing": {"fit": fit, "background": background, "flip": bool(flip)}}}
+
+
+def _portable(folder: Path) -> str:
+    """A data folder as studio.json records it: relative to the studio's folder when inside it (a shipped
+    model's `data/<set>/raw/...`), else absolute."""
+    from ..core.environment import REPO_ROOT
+
+    folder = folder.resolve()
+    return folder.relative_to(REPO_ROOT).as_posix() if REPO_ROOT in folder.parents else str(folder)
 
 
 # -- fine-tuning a diffusion model ----------------------------------------------------------------------------
@@ -371,11 +441,14 @@ def _copy_base(source: Path, target: Path) -> None:
 
 
 # -- text families ------------------------------------------------------------------------------------------
-def read_corpus(files=None, builtin: str | None = None, folder: str | None = None) -> TextCorpus:
-    """Exactly one source: uploaded files/zips, a built-in corpus name, or a server folder (STUDIO_DATA_ROOTS)."""
-    if sum([bool(files), bool(builtin), bool(folder)]) != 1:
+def read_corpus(files=None, builtin: str | None = None, folder: str | None = None, data=None) -> TextCorpus:
+    """Exactly one source: uploaded files/zips, a built-in corpus name, a server folder (STUDIO_DATA_ROOTS),
+    or a `TextCorpus` another service prepared."""
+    if sum([bool(files), bool(builtin), bool(folder), data is not None]) != 1:
         raise StudioError("give exactly one text source: uploaded .txt files or a zip, a built-in corpus, "
                           "or a folder")
+    if data is not None:
+        return data
     if builtin:
         return builtin_corpus(builtin)
     if folder:
@@ -415,17 +488,28 @@ def _text_job(corpus: TextCorpus, tok, train_ids, val_ids, recipe: dict, config:
             "counts": {"tokens": int(train_ids.numel())}, "extra": {"shapes": shapes}}
 
 
-def _prepare_text(fam, recipe: dict, config: dict, *, files, builtin, folder, progress, **_) -> dict:
+def _corpus_name(builtin, folder, data) -> str:
+    if data is not None:
+        return getattr(data, "name", None) or "prepared text"  # a service may name what it assembled
+    return builtin or (Path(folder).name if folder else "uploaded text")
+
+
+def _prepare_text(fam, recipe: dict, config: dict, *, files, builtin, folder, progress, data=None,
+                  tokenizer_from: Path | None = None, **_) -> dict:
+    from transformers import AutoTokenizer
+
     from ..families.text import SIZES, text_config
 
     if recipe["size"] not in SIZES:
         raise StudioError(f"size must be one of {', '.join(SIZES)}; got {recipe['size']!r}")
-    corpus = read_corpus(files, builtin, folder)
+    corpus = read_corpus(files, builtin, folder, data)
     context = int(recipe["context"])
+    # A job that continues a model keeps its tokenizer: the token ids must mean what they meant.
+    base_tok = AutoTokenizer.from_pretrained(str(tokenizer_from)) if tokenizer_from else None
     tok, train_ids, val_ids = tokenize_corpus(corpus, recipe["tokenizer"], int(recipe["vocab_size"]),
-                                              float(recipe["val_fraction"]), context)
+                                              float(recipe["val_fraction"]), context, tokenizer=base_tok)
     config = {**text_config(recipe["size"], len(tok), context, float(recipe["dropout"])), **config}
-    name = builtin or (Path(folder).name if folder else "uploaded text")
+    name = _corpus_name(builtin, folder, data)
     notes = f"first {1 - float(recipe['val_fraction']):.0%} of the text trains, the rest validates"
     if corpus.validation:
         notes = f"{len(corpus.documents):,} tunes train, {len(corpus.validation):,} others (chosen by title) validate"
@@ -433,7 +517,7 @@ def _prepare_text(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
                      {"vocab_size": len(tok), "context": context, "tokenizer": recipe["tokenizer"]})
 
 
-def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, progress,
+def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, progress, data=None,
                   base_model: str | None = None, rank: int | None = None, alpha: int | None = None, **_) -> dict:
     from ..families.lora import load_base_tokenizer, portable_base
     from ..families.pretrained import check_pretrained_source
@@ -450,13 +534,13 @@ def _prepare_lora(fam, recipe: dict, config: dict, *, files, builtin, folder, pr
         if value is not None:
             full_config[key] = check_number(f"LoRA {'rank' if key == 'r' else key}", value, *LIMITS["lora_rank"],
                                             whole=True)
-    corpus = read_corpus(files, builtin, folder)
+    corpus = read_corpus(files, builtin, folder, data)
     tok = load_base_tokenizer(base_model)
     if tok.eos_token_id is None:
         raise StudioError(f"the base model {base_model!r} has no end-of-text token")
     context = int(recipe["context"])
     tok, train_ids, val_ids = tokenize_corpus(corpus, "", 0, float(recipe["val_fraction"]), context, tokenizer=tok)
-    name = builtin or (Path(folder).name if folder else "uploaded text")
+    name = _corpus_name(builtin, folder, data)
     notes = f"LoRA fine-tuning of {base_model}; first {1 - float(recipe['val_fraction']):.0%} trains"
     return _text_job(corpus, tok, train_ids, val_ids, recipe, full_config, name, notes,
                      {"base_model": base_model, "context": context})

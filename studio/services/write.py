@@ -32,6 +32,7 @@ from ..families.pretrained import (
     load_pretrained,
 )
 from ..families.text import TextFamily, context_length, generate_tokens, unknown_ids
+from .gallery import save_to_gallery
 from .models import load_model
 from .zerogpu import on_gpu
 
@@ -77,6 +78,7 @@ class Draft:
     notes: list[str] = field(default_factory=list)
     done: bool = False
     parameters: dict = field(default_factory=dict)
+    gallery_ids: list[str | None] = field(default_factory=list)  # the final texts' gallery items
 
 
 # -- models ---------------------------------------------------------------------------------------------
@@ -140,7 +142,8 @@ def _tail_ok(text: str) -> str:
 @on_gpu  # ZeroGPU Spaces lend the GPU per call (services/zerogpu.py)
 def stream(prompt: str, model: str | None = None, max_new_tokens: int = 200, temperature: float | None = None,
            top_k: int | None = None, top_p: float | None = None, repetition_penalty: float | None = None,
-           seed: int | None = -1, stop=None, variations: int = 1, chat: bool | None = None) -> Iterator[Draft]:
+           seed: int | None = -1, stop=None, variations: int = 1, chat: bool | None = None,
+           gallery: bool = True) -> Iterator[Draft]:
     """Write `variations` continuations of `prompt` at once, yielding Drafts; the last has done=True.
 
     max_new_tokens 1..2000; temperature 0..2 (0 = greedy); top_k 0..1000 (0 = off); top_p 0..1 (1 = off,
@@ -218,7 +221,12 @@ def stream(prompt: str, model: str | None = None, max_new_tokens: int = 200, tem
                 yield Draft([_tail_ok(t) for t in texts], notes, False, {**params, "tokens_written": written})
     finally:
         tokens.close()  # stops the model at once when the consumer stops reading
-    yield Draft(texts, notes, True, {**params, "tokens_written": written})
+    params = {**params, "tokens_written": written}
+    # Only finished texts are kept: a stream stopped early never reaches this line.
+    ids = [save_to_gallery("write", None, {**params, "prompt": prompt, "seed": s, "seeds": [s]}, model=name, seed=s,
+                           text=t)
+           for s, t in zip(seeds, texts)] if gallery else []
+    yield Draft(texts, notes, True, params, ids)
 
 
 def write(prompt: str, model: str | None = None, max_new_tokens: int = 200, temperature: float | None = None,

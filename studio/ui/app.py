@@ -8,7 +8,8 @@ import gradio as gr
 from .. import __version__
 from ..core.environment import environment
 from ..services.housekeeping import clean_at_startup
-from . import charts, compose_tab, generate_tab, interpolate_tab, models_tab, style_tab, train_tab, write_tab
+from . import (charts, compose_tab, gallery_tab, generate_tab, interpolate_tab, models_tab, style_tab, train_tab,
+               write_tab)
 from .agents import agent_launch_options
 from .common import check_number_inputs
 from .login import LoginThrottle
@@ -22,6 +23,9 @@ CSS = """
    nearest-neighbour sampling; the PNGs served for download are the originals. */
 .pixelated img { image-rendering: pixelated; }
 .fill-image img { width: 100%; height: 100%; object-fit: contain; }
+/* A gallery of many columns: Gradio gives each column at least 100 px, which clips the last ones in a
+   narrow column of the page; let them shrink to fit instead. */
+.fit-columns .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important; }
 .status-line { min-height: 1.6em; }
 .status-line p { margin: 0; }
 table.kv { border-collapse: collapse; width: 100%; font-size: 0.9em; margin: 0; }
@@ -30,6 +34,8 @@ table.kv tr + tr { border-top: 1px solid var(--border-color-primary) !important;
 table.kv th { width: 1%; text-align: left; font-weight: 600; padding: 3px 16px 3px 0; white-space: nowrap; vertical-align: top;
               color: var(--body-text-color-subdued); }
 table.kv td { padding: 3px 0; word-break: break-word; }
+/* The rating row under each tab's output: stars and the favourite mark side by side. */
+.rating-row { align-items: center; }
 """
 
 
@@ -56,6 +62,8 @@ def build_demo() -> gr.Blocks:
                 train_tab.build(demo, tab)
             with gr.Tab("Models", id="models", elem_id="tab-models") as tab:
                 models_tab.build(demo, tab)
+            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery") as tab:
+                gallery_tab.build(demo, tab)
     protect(demo)
     # Compute-heavy events share one group of STUDIO_CONCURRENCY slots; the queue refuses new events past
     # STUDIO_QUEUE_SIZE instead of letting them pile up.
@@ -66,8 +74,9 @@ def build_demo() -> gr.Blocks:
 def launch_options() -> dict:
     """Keyword arguments for `demo.launch()` from the settings (Gradio 6 takes theme and css here)."""
     s = environment()
-    # Samples and model cards are served straight from the model and job folders.
-    allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir)]
+    # Samples and model cards are served straight from the model and job folders, kept outputs from the
+    # gallery (its files are the studio's own copies, never swept with the request outputs).
+    allowed = [str(p) for p in (s.checkpoints, s.models_dir, s.jobs_dir, s.gallery_dir)]
     return {"auth": s.auth, "max_file_size": f"{s.max_upload_mb}mb", "theme": gr.themes.Soft(),
             "css": CSS + charts.CSS, "show_error": False, "allowed_paths": allowed,
             **agent_launch_options(s.auth),  # footer "Use via API" link and the MCP server: ui/agents.py

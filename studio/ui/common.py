@@ -1,5 +1,5 @@
 """What every tab shares: error translation, number fields that refuse what is not a number, the compute
-concurrency group, model choices."""
+concurrency group, model choices, and the row that rates what a tab made."""
 from __future__ import annotations
 
 import functools
@@ -9,12 +9,14 @@ import math
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import gradio as gr
 
 from ..core.errors import StudioError, check_number, public_message
+from ..services import gallery as gallery_service
 from ..services.models import list_models
 
 log = logging.getLogger("studio.ui")
@@ -279,3 +281,91 @@ def stream_work(work: Callable[[Callable[[str, Any], None], Callable[[], bool]],
                 return
     finally:
         stop.set()
+
+
+# -- rating what a tab made ---------------------------------------------------------------------------------
+STARS = [("unrated", 0), ("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5)]
+NOTHING_TO_RATE = "Rate what you make here: stars and favourites are kept in the Gallery."
+
+
+@dataclass
+class RatingRow:
+    """The row under a tab's output that rates what it made, into the same gallery store as the Gallery tab
+    and `/rate`: which item (one choice per image or text of a batch), 0-5 stars and the favourite mark,
+    saved as soon as they are clicked. Tabs put `outputs` among an event's outputs and fill them with
+    `rating_updates` when a result (or part of one) is shown."""
+    ids: gr.State          # the gallery ids of what the tab shows now, in its order (None: not kept)
+    item: gr.Dropdown      # the item being rated
+    stars: gr.Radio
+    favourite: gr.Checkbox
+    note: gr.Markdown
+
+    @property
+    def outputs(self) -> list:
+        return [self.ids, self.item, self.stars, self.favourite, self.note]
+
+
+def rating_row(prefix: str) -> RatingRow:
+    """Build the rating row (elem_ids `<prefix>-rate-item`, `-stars`, `-favourite`, `-rating-note`) and wire
+    it: choosing an item shows its rating; a click on the stars or the favourite mark saves both."""
+    with gr.Row(equal_height=True, elem_classes=["rating-row"], elem_id=f"{prefix}-rating"):
+        item = gr.Dropdown([], value=None, label="Rate", scale=1, min_width=150, elem_id=f"{prefix}-rate-item")
+        stars = gr.Radio(STARS, value=0, label="Stars", scale=4, elem_id=f"{prefix}-stars")
+        favourite = gr.Checkbox(False, label="Favourite", scale=1, min_width=100, elem_id=f"{prefix}-favourite")
+    note = gr.Markdown(NOTHING_TO_RATE, elem_id=f"{prefix}-rating-note", elem_classes=["status-line"])
+    row = RatingRow(gr.State([]), item, stars, favourite, note)
+    # Light events: they never wait behind a running batch (the compute group), so rating goes on while the
+    # rest of a batch is made.
+    ui_event(item.input, shown_rating, item, [stars, favourite, note], concurrency_limit=None,
+             show_progress="hidden")
+    for control in (stars, favourite):
+        ui_event(control.input, save_rating, [item, stars, favourite], note, concurrency_limit=None,
+                 show_progress="hidden")
+    return row
+
+
+def rating_updates(labelled: list[tuple[str, str | None]], first: bool = True) -> tuple:
+    """Values for `RatingRow.outputs` once a tab shows `labelled` = [(label, gallery id or None), ...]: the
+    kept items become the choices; `first` (a new result) chooses the first and shows it unrated, otherwise
+    (more of the same batch) only the choices grow and the artist's choice and clicks stay."""
+    kept = [(label, item) for label, item in labelled if item]
+    ids = [item for _, item in labelled]
+    if not first:
+        return ids, gr.update(choices=kept), gr.skip(), gr.skip(), gr.skip()
+    if not kept:
+        note = "Not kept in the Gallery (it could not be written; the log says why)." if labelled else \
+            NOTHING_TO_RATE
+        return ids, gr.update(choices=[], value=None), 0, False, note
+    many = f" (choose which of the {len(kept)})" if len(kept) > 1 else ""
+    return ids, gr.update(choices=kept, value=kept[0][1]), 0, False, f"Kept in the Gallery: rate it here{many}."
+
+
+def _rating_text(record: dict) -> str:
+    stars = "★" * record["rating"] if record["rating"] else "unrated"
+    seed = f", seed {record['seed']}" if record.get("seed") is not None else ""
+    return f"{record['kind']} item {record['id']}{seed}: {stars}{', favourite ♥' if record['favourite'] else ''}"
+
+
+def shown_rating(item):
+    """The stars, favourite mark and note of a chosen gallery item."""
+    if not item:
+        return 0, False, NOTHING_TO_RATE
+    record = gallery_service.gallery_item(item)
+    return record["rating"], record["favourite"], _rating_text(record)
+
+
+def save_rating(item, stars, favourite) -> str:
+    """Save a rating from a tab's rating row into the gallery; the note says what is kept now."""
+    if not item:
+        raise StudioError("make something first: the rating applies to this tab's output")
+    record = gallery_service.rate(item, stars, bool(favourite))
+    return f"Saved: {_rating_text(record)}"
+
+
+def pick_rated(ids: list, evt: gr.SelectData):
+    """A click on an image of a tab's result gallery chooses that image in the rating row."""
+    index = evt.index if isinstance(evt.index, int) else evt.index[0]
+    item = ids[index] if isinstance(ids, list) and 0 <= index < len(ids) else None
+    if not item:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return (item, *shown_rating(item))

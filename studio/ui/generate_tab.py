@@ -19,6 +19,9 @@ from .common import (
     model_choices,
     number_or_default,
     on_stop,
+    pick_rated,
+    rating_row,
+    rating_updates,
     stream_work,
     throttled,
     ui_event,
@@ -33,18 +36,25 @@ SETTING_NAMES = list(SETTINGS)
 
 def _outputs(result) -> tuple:
     gallery = [(str(p), f"seed {s}") for p, s in zip(result.files, result.seeds)]
-    info = {**result.parameters, "seeds": result.seeds}
+    # The gallery ids let a script rate the images it just made (/rate).
+    info = {**result.parameters, "seeds": result.seeds, "gallery_ids": result.gallery_ids}
     return gallery, str(result.grid), str(result.zip), info
 
 
+def _rated(seeds, ids) -> list[tuple[str, str | None]]:
+    return [(f"seed {s}", i) for s, i in zip(seeds, ids)]
+
+
 def _streamed(model, count, seed, settings: dict, progress) -> Iterator[tuple[str, tuple]]:
-    """Generate in a worker thread, yielding (kind, (gallery, grid, zip, info, status)) as the work goes:
+    """Generate in a worker thread, yielding (kind, (gallery, grid, zip, info, status, rated)) as the work goes:
     "progress" from the denoising steps done, "partial" with each finished chunk of images, "done" with the
-    result, "tick" while it is quiet. Stop (which closes this generator) ends the sampling within one step."""
+    result, "tick" while it is quiet; `rated` is [(label, gallery id)] for the images shown so far, or skip.
+    Stop (which closes this generator) ends the sampling within one step; the images finished before it stay
+    shown and in the gallery."""
 
     def work(emit, cancelled):
         return generate(model, count, seed, progress=throttled(lambda f, text: emit("progress", (f, text))),
-                        cancelled=cancelled, finished=lambda files, seeds: emit("finished", (files, seeds)),
+                        cancelled=cancelled, finished=lambda *done: emit("finished", done),
                         **settings)
 
     skip = gr.skip()
@@ -52,15 +62,17 @@ def _streamed(model, count, seed, settings: dict, progress) -> Iterator[tuple[st
     for kind, value in stream_work(work):
         if kind == "progress":
             progress(value[0], desc=value[1])
-            yield "progress", (skip, skip, skip, skip, f"**Working**: {value[1]}")
+            yield "progress", (skip, skip, skip, skip, f"**Working**: {value[1]}", skip)
         elif kind == "finished":
-            files, seeds = value
-            yield "partial", ([(str(p), f"seed {s}") for p, s in zip(files, seeds)], skip, skip, skip, skip)
+            files, seeds, ids = value
+            yield "partial", ([(str(p), f"seed {s}") for p, s in zip(files, seeds)], skip, skip, skip, skip,
+                              _rated(seeds, ids))
         elif kind == "done":
             n, seconds = len(value.files), time.monotonic() - started
-            yield "done", (*_outputs(value), f"**Done**: {n} image{'s' if n > 1 else ''} in {seconds:.1f} s")
+            yield "done", (*_outputs(value), f"**Done**: {n} image{'s' if n > 1 else ''} in {seconds:.1f} s",
+                           _rated(value.seeds, value.gallery_ids))
         else:
-            yield "tick", (skip,) * 5
+            yield "tick", (skip,) * 6
 
 
 @user_errors
@@ -89,10 +101,14 @@ def _generate_from_ui(model: str, count: int, seed, *values, progress=gr.Progres
     own = {s.name for s in settings_of(model)}
     given = {name: value for name, value in zip(SETTING_NAMES, values) if name in own}
     seed = number_or_default(seed)
-    for kind, (gallery, grid_image, zip_file, info, status) in _streamed(model, count, -1 if seed is None else seed,
-                                                                         given, progress):
-        table = key_values(info, skip=("weights", "studio_version")) if kind == "done" else gr.skip()
-        yield gallery, grid_image, zip_file, info, table, status
+    first = True  # the first images of a batch start the rating row over; later chunks add to its choices
+    for kind, (gallery, grid_image, zip_file, info, status, rated) in _streamed(
+            model, count, -1 if seed is None else seed, given, progress):
+        table = key_values(info, skip=("weights", "studio_version", "gallery_ids")) if kind == "done" else gr.skip()
+        rating = (gr.skip(),) * 5
+        if isinstance(rated, list):
+            rating, first = rating_updates(rated, first), False
+        yield gallery, grid_image, zip_file, info, table, status, *rating
 
 
 def _show_settings(model: str):
@@ -159,7 +175,8 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> gr.Gallery:
             status = gr.Markdown("Press **Generate** to sample the chosen model.", elem_id="generate-status",
                                  elem_classes=["status-line"])
             gallery = gr.Gallery(label="Images", format="png", columns=6, height=480, object_fit="contain",
-                                 interactive=False, elem_id="generate-gallery", elem_classes=["pixelated"])
+                                 interactive=False, elem_id="generate-gallery", elem_classes=["pixelated", "fit-columns"])
+            rating = rating_row("generate")  # a click on an image chooses it
             with gr.Row(equal_height=False):
                 grid_image = gr.Image(label="Grid", type="filepath", format="png", interactive=False,
                                       elem_id="generate-grid", elem_classes=["pixelated", "fill-image"], height=300)
@@ -170,9 +187,11 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> gr.Gallery:
                         info = gr.JSON(label="Parameters", elem_id="generate-info")
 
     outputs = [gallery, grid_image, zip_file, info]
-    event = ui_event(run.click, _generate_from_ui, [model, count, seed, *controls], [*outputs, table, status],
-                     concurrency_id=COMPUTE, show_progress_on=[gallery])
+    event = ui_event(run.click, _generate_from_ui, [model, count, seed, *controls],
+                     [*outputs, table, status, *rating.outputs], concurrency_id=COMPUTE, show_progress_on=[gallery])
     on_stop(stop, event, status)
+    ui_event(gallery.select, pick_rated, rating.ids, [rating.item, rating.stars, rating.favourite, rating.note],
+             concurrency_limit=None, show_progress="hidden")
     model.change(_show_settings, model, controls, api_visibility="private", queue=False)
     ui_event(png.upload, _apply_parameters, png, [model, count, seed, *controls, info, table, status],
              show_progress="hidden")

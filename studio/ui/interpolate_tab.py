@@ -24,6 +24,8 @@ from .common import (
     file_paths,
     model_choices,
     on_stop,
+    rating_row,
+    rating_updates,
     selected_value,
     stream_work,
     throttled,
@@ -48,7 +50,7 @@ def _outputs(result) -> tuple:
                                         [k for k in result.parameters["keyframes"] if "image" in k]):
         pairs += [(str(original), f"{key['image']}: yours"),
                   (str(rebuilt), f"{key['image']}: as the model redraws it (distance {key['perceptual_distance']})")]
-    info = {**result.parameters, "notes": result.notes}
+    info = {**result.parameters, "notes": result.notes, "gallery_id": result.gallery_id}  # for /rate
     return frames, str(result.gif), str(result.mp4), str(result.sheet), str(result.zip), pairs, info
 
 
@@ -152,13 +154,13 @@ def _interpolate_from_ui(model, seeds, images, frames, method, loop, fps, easing
                                  resample=resample, walk_frames=walk_frames, projection_steps=projection_steps,
                                  **given):
         if kind == "progress":
-            yield (skip,) * 8 + (f"**Working**: {value}",)
+            yield (skip,) * 8 + (f"**Working**: {value}",) + (skip,) * 5
         elif kind == "done":
             outputs = _outputs(value)
             note = "; ".join(value.notes)
-            yield (*outputs, key_values(outputs[-1], skip=("weights", "studio_version", "notes")),
+            yield (*outputs, key_values(outputs[-1], skip=("weights", "studio_version", "notes", "gallery_id")),
                    f"**Done**: {len(value.frames)} frames in {time.monotonic() - started:.1f} s"
-                   + (f" ({note})" if note else ""))
+                   + (f" ({note})" if note else ""), *rating_updates([("the animation", value.gallery_id)]))
         else:
             yield skip
 
@@ -263,8 +265,10 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
                 gif = gr.Image(label="GIF (loops)", type="filepath", interactive=False, height=300,
                                elem_id="interpolate-gif", elem_classes=["pixelated", "fill-image"])
                 mp4 = gr.Video(label="MP4", elem_id="interpolate-mp4", loop=True, interactive=False, height=300)
+            rating = rating_row("interpolate")
             gallery = gr.Gallery(label="Frames", format="png", columns=8, height=260, object_fit="contain",
-                                 interactive=False, elem_id="interpolate-frames-gallery", elem_classes=["pixelated"])
+                                 interactive=False, elem_id="interpolate-frames-gallery",
+                                 elem_classes=["pixelated", "fit-columns"])
             sheet = gr.Image(label="Contact sheet", type="filepath", format="png", interactive=False,
                              elem_id="interpolate-sheet", elem_classes=["pixelated"])
             with gr.Row(equal_height=False):
@@ -290,8 +294,8 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
     outputs = [gallery, gif, mp4, sheet, zip_file, pairs, info]
     inputs = [model, seeds, images, frames, method, loop, fps, easing, size, resample, walk_frames,
               projection_steps, *controls]
-    event = ui_event(run.click, _interpolate_from_ui, inputs, [*outputs, table, status], concurrency_id=COMPUTE,
-                     show_progress_on=[gif])
+    event = ui_event(run.click, _interpolate_from_ui, inputs, [*outputs, table, status, *rating.outputs],
+                     concurrency_id=COMPUTE, show_progress_on=[gif])
     on_stop(stop, event, status)
     model.change(_show_settings, model, controls, api_visibility="private", queue=False)
 

@@ -32,6 +32,8 @@ from .common import (
     file_path,
     file_paths,
     number_or_default,
+    rating_row,
+    rating_updates,
     selected_value,
     stream_work,
     throttled,
@@ -75,7 +77,8 @@ def stylize_api(content, style=None, method: str | None = None, styles=None, sty
     for kind, value in stream_work(work):
         if kind == "progress":
             progress(value[0], desc=value[1])
-        yield (str(value.path), value.parameters) if kind == "done" else gr.skip()
+        # The gallery id lets a script rate the picture it just made (/rate).
+        yield (str(value.path), {**value.parameters, "gallery_id": value.gallery_id}) if kind == "done" else gr.skip()
 
 
 def _mask_from_editor(editor) -> Image.Image | None:
@@ -118,15 +121,17 @@ def _stylize_live(content, style, extra_styles, weights, method, strength, size,
     try:
         for kind, value in stream_work(work):  # leaving the page closes this generator and ends the work too
             if kind == "progress":
-                yield skip, skip, skip, skip, f"**Working**: {value}"
+                yield skip, skip, skip, skip, f"**Working**: {value}", *(skip,) * 5
             elif kind == "preview":
-                yield value, skip, skip, skip, skip
+                yield value, *(skip,) * 9
             elif kind == "done":
-                params = value.parameters
+                params = {**value.parameters, "gallery_id": value.gallery_id}
                 note = (f" (stopped at step {params['stopped_at_step']}; this is the result so far)"
                         if "stopped_at_step" in params else "")
-                yield (str(value.path), str(value.path), params, key_values(params, skip=("studio_version",)),
-                       f"**Done** in {params['seconds']} s{note}")
+                yield (str(value.path), str(value.path), params,
+                       key_values(params, skip=("studio_version", "gallery_id")),
+                       f"**Done** in {params['seconds']} s{note}",
+                       *rating_updates([("the picture", value.gallery_id)]))
             else:
                 yield skip
     finally:
@@ -202,7 +207,7 @@ def _first_result(content: str, style: str) -> tuple[str | None, dict | None]:
         if Path(params.get("path", "")).is_file():
             return params.pop("path"), params
     try:
-        result = stylize(content, style, method=method, size=256, out_dir=folder)
+        result = stylize(content, style, method=method, size=256, out_dir=folder, gallery=False)  # an example
     except StudioError:
         return None, None
     saved.write_text(json.dumps({**result.parameters, "path": str(result.path)}), encoding="utf-8")
@@ -283,6 +288,7 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
                                  elem_classes=["status-line"])
             live = gr.Image(first_out, label="Result (live preview while optimising)", format="png",
                             interactive=False, height=420, elem_id="style-result", elem_classes=["fill-image"])
+            rating = rating_row("style")
             with gr.Row(equal_height=False):
                 png = gr.File(first_out, label="Download PNG (parameters embedded)", interactive=False,
                               elem_id="style-png")
@@ -312,7 +318,8 @@ def build(demo: gr.Blocks, generate_gallery: gr.Gallery | None = None, tab: gr.T
     ui_event(content.change, lambda c: gr.update(value={"background": c, "layers": [], "composite": c} if c else None),
              content, mask_editor, queue=False, show_progress="hidden")
     ui_event(run.click, _stylize_live, [content, style, extra, weights, method, strength, size, steps, preserve,
-                                        mask_editor, mask_file, seed], [live, png, info, table, status],
+                                        mask_editor, mask_file, seed],
+             [live, png, info, table, status, *rating.outputs],
              concurrency_id=COMPUTE, show_progress_on=[live])
     stop.click(_request_finish, None, status, api_visibility="private", queue=False)
     ui_event(t_button.click, _train_style_from_ui, [t_name, t_style, t_content, t_steps, t_size, t_weight, t_seed],

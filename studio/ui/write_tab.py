@@ -9,7 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..services import write as writing
-from .common import COMPUTE, number_or_default, on_stop, ui_event, user_errors
+from .common import COMPUTE, number_or_default, on_stop, rating_row, rating_updates, ui_event, user_errors
 from .views import key_values
 
 SETTINGS = writing.SETTINGS
@@ -66,11 +66,14 @@ def _write_from_ui(model, prompt, max_new_tokens, temperature, top_k, top_p, rep
         info = {**draft.parameters, "done": draft.done}
         written = draft.parameters.get("tokens_written", 0)
         if draft.done:
-            status = f"**Done**: {written} tokens" + (f" per variation" if count > 1 else "")
+            status = f"**Done**: {written} tokens" + (" per variation" if count > 1 else "")
+            # Only finished texts are kept in the gallery (a stopped one is not), so only they are rated.
+            rating = rating_updates([(f"variation {i + 1}", item) for i, item in enumerate(draft.gallery_ids)])
         else:
             progress(min(written / max(int(max_new_tokens), 1), 1.0), desc=f"token {written}/{int(max_new_tokens)}")
             status = f"**Working**: token {written} of at most {int(max_new_tokens)}"
-        yield (*texts, info, key_values(info, skip=("studio_version", "weights")), status)
+            rating = (gr.skip(),) * 5
+        yield (*texts, info, key_values(info, skip=("studio_version", "weights")), status, *rating)
 
 
 def _apply_preset(name: str):
@@ -127,13 +130,15 @@ def build(demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
             outputs = [gr.Textbox(label=f"Variation {i + 1}", lines=14, visible=i == 0, buttons=["copy"],
                                   interactive=False, elem_id=f"write-output-{i}")
                        for i in range(writing.MAX_VARIATIONS)]
+            rating = rating_row("write")
             table = gr.HTML(elem_id="write-table")
             with gr.Accordion("Parameters as JSON", open=False):
                 info = gr.JSON(label="Parameters", elem_id="write-info")
 
     settings = [controls[n] for n in SETTINGS]
     event = ui_event(run.click, _write_from_ui, [model, prompt, max_new_tokens, *settings, seed, stop, variations],
-                     [*outputs, info, table, status], concurrency_id=COMPUTE, show_progress="hidden")
+                     [*outputs, info, table, status, *rating.outputs], concurrency_id=COMPUTE,
+                     show_progress="hidden")
     on_stop(cancel, event, status)
     variations.change(_show_variations, variations, outputs, api_visibility="private", queue=False)
     model.change(_model_defaults, model, settings, api_visibility="private", queue=False)

@@ -35,3 +35,12 @@ def test_compose_refuses_bad_input(client):
         client.predict(metre="13/5", seed=1, api_name="/compose")
     with pytest.raises(AppError, match="not trained on ABC tunes"):
         client.predict(model="fortunes-char", seed=1, api_name="/compose")
+
+
+def test_compose_progress_grows_and_a_cancel_stops_the_work(client):
+    from tests.app.test_cancel_app import _cancel_stops_the_work
+
+    job = client.submit(bars=64, seed=3, api_name="/compose")
+    _cancel_stops_the_work(job, "bar")
+    abc, *_ , params = client.predict(bars=2, seed=4, api_name="/compose")
+    assert params["bars"] == 2 and params["seed"] == 4 and notation.check_tune(abc).notes > 0  # serves again

@@ -1,6 +1,8 @@
 """The Compose tab in headless Chromium, as it opens: pressing Compose shows the score, fills the ABC and
-loads a recording that plays."""
+loads a recording that plays; the tune is kept in the gallery and marked a favourite from the tab."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -10,6 +12,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_compose_shows_the_score_and_plays(app, artifacts):
+    from studio.services.gallery import gallery_item
+
     with browser_page(app.local_url) as page:
         open_tab(page, "Compose")
         assert "folk-abc-char" in page.locator("#compose-model input").input_value()
@@ -31,3 +35,13 @@ def test_compose_shows_the_score_and_plays(app, artifacts):
         # Play: the player's Play button turns into Pause while it plays.
         page.locator("#compose-audio button[aria-label='Play']").first.click()
         page.wait_for_selector("#compose-audio button[aria-label='Pause']", timeout=30_000)
+
+        # The tune is kept in the gallery and marked a favourite from the tab.
+        page.wait_for_function("document.querySelector('#compose-rating-note').innerText.includes('Kept')",
+                               timeout=60_000)
+        page.locator("#compose-favourite input").check()
+        page.wait_for_function("document.querySelector('#compose-rating-note').innerText.includes('favourite')",
+                               timeout=60_000)
+        item = re.search(r"music item (\S+),", page.locator("#compose-rating-note").inner_text()).group(1)
+        record = gallery_item(item)
+        assert record["favourite"] and record["kind"] == "music" and record["text"] == abc

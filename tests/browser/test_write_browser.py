@@ -1,5 +1,8 @@
-"""The Write tab in headless Chromium: the shipped model streams into the page, and Stop stops it."""
+"""The Write tab in headless Chromium: the shipped model streams into the page, Stop stops it, and the
+finished text is rated from the tab."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -9,6 +12,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_write_streams_and_stop_stops(app, artifacts):
+    from studio.services.gallery import gallery_item
+
     with browser_page(app.local_url) as page:
         open_tab(page, "Write")
         assert "fortunes-char" in page.locator("#write-model input").input_value()
@@ -39,10 +44,17 @@ def test_write_streams_and_stop_stops(app, artifacts):
                                timeout=120_000)
         assert output.input_value().startswith("A poem about the sea")
 
+        # The finished text is kept in the gallery and rated from the tab (the stopped one is not kept).
+        assert page.locator("#write-rate-item input").input_value() == "variation 1"
+        page.locator("#write-stars").get_by_text("★★", exact=True).click()
+        page.wait_for_function("document.querySelector('#write-rating-note').innerText.includes('Saved')",
+                               timeout=60_000)
+        item = re.search(r"write item (\S+), seed 3: ★★", page.locator("#write-rating-note").inner_text()).group(1)
+        record = gallery_item(item)
+        assert record["rating"] == 2 and record["text"] == output.input_value()
+
 
 def test_merge_a_lora_adapter_from_the_models_tab(app, artifacts, tmp_path):
-    import re
-
     from studio.core import jobs
     from studio.core.registry import default_registry
     from studio.services.training import start_training

@@ -110,3 +110,28 @@ def test_an_abc_model_trained_from_uploads_composes_and_takes_a_lora(isolated_ho
         assert "wrote no valid tune" in str(exc)
     else:
         notation.check_tune(out.abc)
+
+
+def test_progress_counts_bars_and_stop_keeps_the_tune_finished_so_far(tmp_path):
+    seen: list[tuple[float, str]] = []
+    result = composing.compose(MODEL, key="D", metre="6/8", bars=64, seed=5, out_dir=tmp_path,
+                               progress=lambda fraction, text: seen.append((fraction, text)),
+                               cancelled=lambda: len(seen) > 4)
+    assert seen[0] == (0.0, "draw 1: bar 0 of 64") and seen[1][1] == "draw 1: bar 1 of 64"
+    fractions = [f for f, _ in seen[:5]]
+    assert fractions == sorted(fractions) and len(set(fractions)) == 5
+    assert result.parameters["stopped"] is True and result.parameters["draw"] == 1
+    tune = notation.check_tune(result.abc)  # cut at its last full bar, checked like any other
+    assert 3 <= tune.bars < 64 and tune.full_bars == tune.bars
+    assert any(note.startswith("stopped after") for note in result.notes)
+
+
+def test_stopped_before_a_bar_is_finished_keeps_nothing(tmp_path):
+    with pytest.raises(composing.Stopped, match="stopped before a tune was finished"):
+        composing.compose(MODEL, bars=16, seed=5, out_dir=tmp_path, cancelled=lambda: True)
+
+
+def test_the_grammar_fills_every_bar(tmp_path):
+    for seed, (key, metre) in enumerate([("D", "6/8"), ("G", "4/4"), ("Em", "3/4")]):
+        result = composing.compose(MODEL, key=key, metre=metre, bars=8, seed=seed, out_dir=tmp_path / str(seed))
+        assert result.parameters["bars_filled"] == result.parameters["bars_written"], result.abc

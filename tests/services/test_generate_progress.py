@@ -3,6 +3,8 @@ images finished before the stop: the hooks behind the Generate tab's progress ba
 gradio_client's progress and cancel. Uses the shipped 16 px diffusion model (fast at 10 steps)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from studio.core.errors import StudioError
@@ -22,17 +24,30 @@ def test_progress_grows_with_the_steps_and_images_done(tmp_path):
     assert len(result.files) == CHUNK + 2 and not result.stopped
 
 
-def test_a_stop_keeps_the_finished_images_and_says_so(tmp_path):
+def test_a_stop_keeps_the_finished_images_and_says_so(isolated_home, tmp_path, monkeypatch):
+    import shutil
+
+    from studio.core.environment import REPO_ROOT
+    from studio.services.gallery import gallery_item
+
+    monkeypatch.setenv("STUDIO_CHECKPOINTS", str(REPO_ROOT / "checkpoints"))  # the shipped model, a fresh gallery
+    out = tmp_path / "outputs"
     finished = []
 
     def stop_after_first_chunk() -> bool:
         return bool(finished)
 
-    result = generate(MODEL, count=CHUNK * 2, seed=7, out_dir=tmp_path, steps=10, cancelled=stop_after_first_chunk,
-                      finished=lambda files, seeds: finished.append(len(files)))
+    result = generate(MODEL, count=CHUNK * 2, seed=7, out_dir=out, steps=10, cancelled=stop_after_first_chunk,
+                      finished=lambda files, seeds, ids: finished.append(len(files)))
     assert result.stopped and result.requested == CHUNK * 2
     assert len(result.files) == CHUNK and result.seeds == list(range(7, 7 + CHUNK))
     assert all(p.is_file() for p in result.files) and result.zip.is_file() and result.grid.is_file()
+    # The finished images are in the gallery as copies of their own: the swept request folder may go.
+    assert len(result.gallery_ids) == CHUNK and all(result.gallery_ids)
+    shutil.rmtree(out)
+    records = [gallery_item(i) for i in result.gallery_ids]
+    assert [r["seed"] for r in records] == result.seeds
+    assert all(Path(f).is_file() and Path(f).is_relative_to(isolated_home) for r in records for f in r["files"])
 
 
 def test_a_stop_mid_denoising_ends_within_a_step(tmp_path):

@@ -2,11 +2,14 @@
 decodes under, and the real outputs: a MIDI file with text events, a WAV with tags that sounds, an SVG score."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
 from studio.core.errors import StudioError
 from studio.music import audio, midi, notation, score
+from studio.music import grammar
 from studio.music.grammar import MelodyState
 
 TUNE = "X:1\nT:Test jig\nM:6/8\nL:1/8\nQ:3/8=100\nK:D\nA|:dfa afd|g2e f2d|dcB AGF|1 E3 D2:|2 E3 D3|]\n"
@@ -154,3 +157,89 @@ def test_a_crash_while_engraving_is_an_error_not_a_dead_server():
     else:  # a verovio that no longer crashes here must still give a score
         assert svg.startswith("<svg")
     assert score.render_svg(TUNE).startswith("<svg")  # and the next tune engraves as usual
+
+
+def _time_state(metre: str = "6/8", unit: str = "1/8", body: str = "") -> MelodyState:
+    return MelodyState.for_tune(f"X:1\nM:{metre}\nL:{unit}\nK:D\n").feed("\n" + body)
+
+
+@pytest.mark.parametrize("metre, unit, units", [("6/8", "1/8", 6), ("4/4", "1/8", 8), ("C|", "1/8", 8),
+                                                ("2/4", "1/16", 8), ("3/4", "1/4", 3), ("9/8", "1/8", 9)])
+def test_a_bar_holds_the_metre_in_unit_lengths(metre, unit, units):
+    assert grammar.bar_units(metre, unit) == units
+    assert _time_state(metre, unit).capacity == units
+
+
+@pytest.mark.parametrize("written, length", [
+    ("d", 1), ("d2", 2), ("d/", Fraction(1, 2)), ("d/2", Fraction(1, 2)), ("d3/2", Fraction(3, 2)),
+    ("d3/", Fraction(3, 2)), ("z2", 2), ("^f,2", 2), ("[dfa]2", 2), ("[df]", 1),
+    ("d>B", 2), ("d2<B", Fraction(5, 2)), ("d>.B", 2), ("(3def", 2), ("(3d2ef", Fraction(8, 3)), ("(2de", 3),
+    ("d-d", 2), ("{g}d2", 2), ("(de)", 2), ('"Am"d2', 2), ("!trill!d", 1), ("d2 ef", 4)])
+def test_the_clock_counts_lengths_broken_rhythm_tuplets_and_chords(written, length):
+    state = _time_state("12/8", "1/8", "|" + written + " ")
+    assert state.used == length, (written, state.used)
+
+
+def test_a_bar_line_comes_only_when_the_bar_is_full():
+    state = _time_state("6/8", "1/8", "|:dfa afd|")
+    assert state.bars == 1 and state.used == 0
+    state.feed("d2B A")  # 4 units of 6, A still open
+    allowed = state.allowed()
+    assert "|" not in allowed and ":" not in allowed and " " in allowed
+    assert {"2", "3"} <= allowed and "4" not in allowed  # A4 would overflow the bar
+    state.feed("3")
+    allowed = state.allowed()
+    assert "|" in allowed and ":" in allowed
+    assert not set("ABCDEFGabcdefgz^_=({") & allowed  # no note fits any more ([ only as [|)
+    state.feed("|")
+    assert state.bars == 2 and state.used == 0
+
+
+def test_a_note_that_would_overflow_must_shrink():
+    state = _time_state("3/4", "1/8", "|d2 B2 c3/ A")  # 5 1/2 units of 6 written, A would make 6 1/2
+    allowed = state.allowed()
+    assert "/" in allowed and not set("23468 |") & allowed
+    state.feed("/")
+    assert "|" in state.allowed()
+
+
+def test_broken_rhythm_and_tuplets_are_finished_before_the_bar_line():
+    state = _time_state("2/4", "1/8", "|d>")  # d is 3/2, the next note 1/2: 2 of 4 so far
+    assert "|" not in state.allowed() and state.owed
+    state.feed("e f ")
+    assert state.used == 3
+    state = _time_state("2/4", "1/8", "|d2 (3")  # three notes in the time of two
+    assert "|" not in state.allowed() and " " not in state.allowed()
+    state.feed("efg ")
+    assert state.used == 4 and "|" in state.allowed()
+
+
+def test_the_first_bar_may_be_a_pickup_and_a_melody_without_metre_keeps_no_time():
+    state = _time_state("6/8", "1/8", "A")
+    assert "|" in state.allowed()  # an opening pick-up
+    state.feed("|")
+    state.feed("d")
+    assert "|" not in state.allowed()
+    untimed = MelodyState.for_tune("X:1\nK:D\n").feed("\nab")
+    assert not untimed.keeps_time and "|" in untimed.allowed()
+
+
+def test_random_walks_under_the_clock_fill_every_bar():
+    """Characters drawn at random from what the grammar allows, in several metres: music21 finds every
+    bar (after an opening pick-up) filled."""
+    import random
+
+    for seed, (metre, unit) in enumerate([("6/8", "1/8"), ("4/4", "1/8"), ("3/4", "1/8"), ("2/4", "1/16"),
+                                          ("9/8", "1/8"), ("C|", "1/8")]):
+        draw = random.Random(seed)
+        head = f"X:1\nT:walk\nM:{metre}\nL:{unit}\nK:D\n"
+        state = MelodyState.for_tune(head).feed("\n")
+        text = ""
+        while state.bars < 6 and len(text) < 3000:
+            allowed = sorted(state.allowed())
+            char = draw.choices(allowed, [6 if c in "ABCDEFGabcdefgz]}" else 3 if c == "|" else 1 for c in allowed])[0]
+            text += char
+            state.feed(char)
+        assert state.fallbacks == 0 and state.bars >= 6, (metre, text)
+        tune = notation.check_tune(head + text + "\n")
+        assert tune.full_bars == tune.bars >= 6, (metre, text)
