@@ -52,13 +52,13 @@ def refused(archive: Path, *fragments: str) -> str:
 
 
 def test_every_shipped_model_passes_its_familys_checks():
-    # The bounds are wide enough for everything the studio ships (which covers every family but LoRA).
+    # The bounds are wide enough for everything the studio ships (which covers every family but text LoRA).
     seen = set()
     for folder in sorted(SHIPPED.iterdir()):
         meta = json.loads((folder / "studio.json").read_text())
         get_family(meta["family"]).check_stored(folder, meta)
         seen.add(meta["family"])
-    assert seen == set(FAMILIES) - {"lora", "diffusion-lora"}
+    assert seen == set(FAMILIES) - {"lora"}
 
 
 def test_every_family_bounds_every_key_of_its_default_config():
