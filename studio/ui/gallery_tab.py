@@ -81,6 +81,9 @@ def _filtered(kind, model, min_rating, favourites, since, until):
     count = f"{len(records)} item{'s' if len(records) != 1 else ''}"
     if len(records) > SHOWN:
         count += f", the newest {SHOWN} shown"
+    if not records:  # a first visit: say where items come from (the filters may also exclude everything)
+        count += (": what you make in Generate, Interpolate, Style, Write and Compose is kept here; loosen the "
+                  "filters if you expected some")
     return [(r["preview"] or _placeholder(), _caption(r)) for r in shown], [r["id"] for r in shown], count
 
 
