@@ -9,6 +9,7 @@
     python -m studio train --family lora --name my-voice --text poems.txt --base-model SmolLM2-135M-Instruct
     python -m studio train --family diffusion --name my-look --images mine/ --base-model colour-base-diffusion \
         [--adapter lora --rank 8 | --adapter full] --steps 300
+    python -m studio train --family text --name my-poems-2 --text poems.txt --start-from my-poems --steps 2000
     python -m studio train --family style --name my-style --style painting.png [--images photos/*.jpg]
     python -m studio train --family adain --name my-adain [--styles brick gravel] --minutes 30
     python -m studio generate --model my-vae --count 16 --seed 7 --out out/ [--set temperature=0.8]
@@ -166,7 +167,8 @@ def cmd_train(args, argv: list[str]) -> int:
     result = start_training(args.family, args.name, builtin=args.builtin, folder=args.folder, steps=args.steps,
                             batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                             recipe=_pairs(args.set), config=_pairs(args.config), command=command,
-                            start=args.detach, models_dir=args.models_dir, **_training_options(args))
+                            start=args.detach, models_dir=args.models_dir, start_from=args.start_from,
+                            **_training_options(args))
     print(result["report"], file=sys.stderr)
     folder = jobs.job_dir(result["job"])
     if args.detach or args.prepare_only:
@@ -320,6 +322,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe value")
     t.add_argument("--config", action="append", metavar="KEY=VALUE", help="override an architecture value")
     t.add_argument("--models-dir", type=Path, help="save the model here instead of $STUDIO_HOME/models")
+    t.add_argument("--start-from", metavar="MODEL", help="continue training MODEL (same family: image, text or "
+                   "LoRA): the new model starts from its weights and keeps its architecture, tokenizer and recipe")
     tt = t.add_argument_group("text families (--family text or lora) and fine-tuning (--base-model)")
     tt.add_argument("--model-size", choices=["tiny", "small", "medium", "large"], help="GPT-2 size (text)")
     tt.add_argument("--tokenizer", choices=["char", "bpe"], help="text: characters or a BPE trained on the corpus")

@@ -84,6 +84,17 @@ def test_text_and_lora_training_from_the_command_line(tmp_path):
     meta = json.loads((home / "models" / "cli-poems" / "studio.json").read_text())
     assert meta["family"] == "text" and meta["config"]["n_layer"] == 2 and meta["recipe"]["context"] == 16
     assert meta["training"]["command"].startswith("python -m studio train --family text --name cli-poems --text")
+    more = studio_cli("train", "--family", "text", "--name", "cli-poems-2", "--text", *files, "--start-from",
+                      "cli-poems", "--steps", "3", home=home)
+    assert more.returncode == 0, more.stderr
+    assert "starting from the weights of 'cli-poems'" in more.stdout
+    continued = json.loads((home / "models" / "cli-poems-2" / "studio.json").read_text())
+    assert continued["training"]["start_from"] == "cli-poems"
+    assert continued["config"] == meta["config"] and continued["recipe"]["context"] == 16  # kept from cli-poems
+    assert continued["recipe"]["eval_windows"] == 4  # its recipe too, where not overridden
+    other = studio_cli("train", "--family", "vae", "--name", "x", "--builtin", "digits", "--start-from",
+                       "cli-poems", home=home)
+    assert other.returncode == 3 and "is a text model" in other.stderr
     lora = studio_cli("train", "--family", "lora", "--name", "cli-lora", "--base-model", "cli-poems", "--text",
                       *files, "--rank", "4", *tiny, home=home)
     assert lora.returncode == 0, lora.stderr
