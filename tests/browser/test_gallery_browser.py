@@ -61,6 +61,8 @@ def test_generate_rates_the_chosen_image_into_the_gallery(app, artifacts):
         page.wait_for_function("document.querySelector('#generate-rating-note').innerText.includes('favourite')",
                                timeout=60_000)
         page.screenshot(path=str(artifacts / "generate-rating.png"), full_page=True)
+        tops = {round(b["y"]) for b in (s.bounding_box() for s in page.locator("#generate-stars label").all())}
+        assert len(tops) == 1, f"the stars wrap onto {len(tops)} lines"  # one row of choices at 1400 px
         saved = by_seed()
         assert saved[42]["favourite"] and saved[42]["rating"] == 0
         assert saved[40]["rating"] == 3 and not saved[41]["favourite"] and saved[41]["rating"] == 0
