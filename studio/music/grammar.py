@@ -11,7 +11,7 @@ With a metre and a unit length (`MelodyState.for_tune`), the state also keeps ti
 bar's length in unit lengths (L:) as notes, rests and chords are written, with their lengths (`2`, `/2`,
 `/`, `3/2`, ...; `LENGTHS`), broken rhythm (`A>B` is 3/2 + 1/2, `A<B` 1/2 + 3/2), tuplets (`(3ABC` is three
 notes in the time of two) and grace notes (no time). A bar line may then come only when the bar is exactly
-full (the first bar may be a shorter pick-up), and a note or a length that would overflow the bar is
+full (the first bar may be a shorter pick-up, which the bar count leaves out), and a note or a length that would overflow the bar is
 masked, so every bar the model closes fills the metre. music21's ABC reader is no help here: it reads a
 finished tune, not a character at a time, so this small clock is written by hand.
 """
@@ -75,7 +75,9 @@ class MelodyState:
     accidentals: int = 0       # accidental signs just written (^^ at most)
     notes_in_bar: bool = False
     bar_chars: int = 0
-    bars: int = 0              # bars closed by a bar line
+    bars: int = 0              # bars closed by a bar line (an opening pick-up is not one of them)
+    pickup: bool = False       # the melody opened with a pick-up (a first bar shorter than the metre)
+    closed_short: bool = False # the bar line just written closed a bar shorter than the metre
     # Keeping time (only with a bar length, from `for_tune`); lengths in unit lengths.
     capacity: Fraction | None = None   # a full bar
     compound: bool = False             # 6/8, 9/8, 12/8: for tuplets of 5, 7, 9
@@ -134,7 +136,10 @@ class MelodyState:
             self.notes_in_bar = True
         if char == "|":
             if self.last not in "|[" and self.notes_in_bar:
-                self.bars += 1
+                if self.keeps_time and self.bars == 0 and not self.pickup and self.closed_short:
+                    self.pickup = True  # a pick-up leads into the first bar; the artist's bar count is of full bars
+                else:
+                    self.bars += 1
                 self.notes_in_bar = False
             self.bar_chars = 0
         elif char != "\n":
@@ -194,6 +199,7 @@ class MelodyState:
         elif char.isdigit() and self.last == "(":
             self.tuplet_left, self.tuplet_share = int(char), tuplet_factor(int(char), self.compound)
         elif char == "|":
+            self.closed_short = 0 < self.used < self.capacity
             self.used, self.tuplet_left, self.next_factor, self.owed = Fraction(0), 0, Fraction(1), False
 
     def _fits_later(self) -> bool:
@@ -231,7 +237,8 @@ class MelodyState:
         pick-up; and no tuplet or broken rhythm waits for notes."""
         if self.tuplet_left or self.owed:
             return False
-        return self.used >= self.capacity or (self.bars == 0 and self.used > 0 and self.used % SHORTEST == 0)
+        opening = self.bars == 0 and not self.pickup
+        return self.used >= self.capacity or (opening and self.used > 0 and self.used % SHORTEST == 0)
 
     def _keeps_time_with(self, char: str) -> bool:
         """Whether writing `char` now keeps the bar able to fill its metre exactly."""

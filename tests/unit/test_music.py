@@ -218,8 +218,15 @@ def test_the_first_bar_may_be_a_pickup_and_a_melody_without_metre_keeps_no_time(
     state = _time_state("6/8", "1/8", "A")
     assert "|" in state.allowed()  # an opening pick-up
     state.feed("|")
+    assert state.pickup and state.bars == 0  # a pick-up is not one of the bars asked for
     state.feed("d")
     assert "|" not in state.allowed()
+    state.feed("efgab|")
+    assert state.bars == 1 and state.pickup
+    state.feed("d")
+    assert "|" not in state.allowed()  # only the opening bar may be short
+    full = _time_state("6/8", "1/8", "Adefga|")
+    assert full.bars == 1 and not full.pickup
     untimed = MelodyState.for_tune("X:1\nK:D\n").feed("\nab")
     assert not untimed.keeps_time and "|" in untimed.allowed()
 
