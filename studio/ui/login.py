@@ -80,17 +80,16 @@ class LoginThrottle:
                                     (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
             return
-        status = {}
 
         async def watch(message):
+            # Counted (and logged) before the answer leaves, so a client's next try always sees this one.
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                code = message["status"]
+                if 200 <= code < 400:
+                    self._record(client, failed=False, now=time.monotonic())
+                elif code in (400, 401, 403):
+                    failures = self._record(client, failed=True, now=time.monotonic())
+                    log.warning("failed login from %s (%d in a row)", client, failures)
             await send(message)
 
         await self.app(scope, receive, watch)
-        code = status.get("code", 0)
-        if 200 <= code < 400:
-            self._record(client, failed=False, now=time.monotonic())
-        elif code in (400, 401, 403):
-            failures = self._record(client, failed=True, now=time.monotonic())
-            log.warning("failed login from %s (%d in a row)", client, failures)
