@@ -58,6 +58,11 @@ def test_each_tab_works_as_it_opens(app, artifacts, tab, button, result, done):
             assert len(rights) >= 8 and max(rights) <= edge["x"] + edge["width"], (rights, edge)
         elif tab == "Write":
             assert len(page.locator("#write-output-0 textarea").input_value()) > len("The sea at night")
+            # the rating row's star choices: one line, none cut off by the row's edge, in this narrower column
+            row = page.locator("#write-stars").bounding_box()
+            stars = [b for b in (s.bounding_box() for s in page.locator("#write-stars label").all()) if b]
+            assert len(stars) == 6 and len({round(b["y"]) for b in stars}) == 1, stars
+            assert max(b["x"] + b["width"] for b in stars) <= row["x"] + row["width"], (stars, row)
         elif tab == "Compose":
             assert page.locator("#compose-score-svg svg .note").count() > 10
             assert page.locator("#compose-abc textarea").input_value().startswith("X:1")
