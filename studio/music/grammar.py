@@ -29,6 +29,10 @@ ACCIDENTALS = set("^_=")
 ALPHABET = NOTES | RESTS | ACCIDENTALS | set(",'/23456789|:[]()-{}<>. \n1")
 LINE_START = NOTES | RESTS | ACCIDENTALS | set("([{|")
 MAX_BAR_CHARS = 48
+# Grace notes take no time, so the clock cannot end a group of them: a group closes after this many characters
+# (99.9% of the training tunes' groups are shorter; the longest is 10). Without it a model could write inside
+# `{...}` until it ran out of room.
+MAX_GRACE_CHARS = 8
 
 # The note lengths the grammar lets a model write (with their length in unit lengths): those of 99.8% of the
 # training tunes' notes, and 12 and 16 for whole bars. Quarter units (`/4`, `//`, `3/4`: 0.2% of the notes)
@@ -75,6 +79,7 @@ class MelodyState:
     accidentals: int = 0       # accidental signs just written (^^ at most)
     notes_in_bar: bool = False
     bar_chars: int = 0
+    grace_chars: int = 0       # characters written inside the open grace group
     bars: int = 0              # bars closed by a bar line (an opening pick-up is not one of them)
     pickup: bool = False       # the melody opened with a pick-up (a first bar shorter than the metre)
     closed_short: bool = False # the bar line just written closed a bar shorter than the metre
@@ -128,7 +133,9 @@ class MelodyState:
         elif char == "]":
             self.chord_open = False
         elif char == "{":
-            self.grace_open = True
+            self.grace_open, self.grace_chars = True, 0
+        elif self.grace_open and char != "}":
+            self.grace_chars += 1
         elif char == "}":
             self.grace_open = False
         self.accidentals = self.accidentals + 1 if char in "^_" else 0
@@ -264,6 +271,8 @@ class MelodyState:
             now._finish_note()
             if now.used > now.capacity:
                 return False  # the note overflows the bar
+            if char not in "|:" and not now._fits_later():
+                return False  # ended at this length, it leaves no room for the notes a tuplet still owes
         settled = not (now.tuplet_left or now.owed)
         if self.last.isdigit() and self.before_last == "(" and self.pending is None:
             if char not in NOTES | RESTS | ACCIDENTALS | set("[.{"):
@@ -306,6 +315,8 @@ class MelodyState:
     def allowed(self) -> set[str]:
         """The characters that may come next."""
         allowed = self._syntax()
+        if self.grace_open and self.grace_chars >= MAX_GRACE_CHARS and "}" in allowed:
+            return {"}"}
         if not self.keeps_time:
             return allowed
         timed = {c for c in allowed if self._keeps_time_with(c)}
@@ -320,10 +331,10 @@ class MelodyState:
             more = {"^"} if self.last == "^" and self.accidentals < 2 else (
                 {"_"} if self.last == "_" and self.accidentals < 2 else set())
             return NOTES | more
-        if self.last == ":" and self.before_last == ":":
-            return {"|"}
         if self.last == ":" and self.before_last != "|":
-            return {"|", ":"}
+            # :| ends a repeat (and :|: starts the next). "::" is left out: the clock counts bars at "|", so
+            # it would have to be followed by one, and music21 misreads "::|".
+            return {"|"}
         if self.bar_chars >= MAX_BAR_CHARS and not (self.chord_open or self.grace_open) and not self.keeps_time:
             return {"|"} if self.notes_in_bar else NOTES | RESTS
         allowed = set(LINE_START) if self.last == "\n" else set(ALPHABET)
@@ -337,8 +348,10 @@ class MelodyState:
             allowed -= {"]"}
             if self.last == "|" and self.before_last != "[":
                 allowed.add("]")  # |] ends the tune; [|] would read as a chord
-        if self.grace_open:
-            allowed -= {"{", "[", "|", ":", "(", ")", "-"}
+        if self.grace_open:  # grace notes: notes with accidentals and octave marks, as in the training tunes
+            allowed &= NOTES | ACCIDENTALS | set(",'/}")
+            if self.last == "{":
+                allowed -= set(",'}")  # {/g} is an acciaccatura; a group holds a note
         else:
             allowed -= {"}"}
         if self.last not in "|[" and "1" in allowed and self.last not in NOTES | set(",'/0123456789"):
@@ -347,4 +360,6 @@ class MelodyState:
             allowed.discard("-")  # a tie follows a note
         if self.last not in "|:" and self.last not in NOTES | RESTS | set(",'/23456789]) "):
             allowed.discard(":")
+        if self.last == ":":
+            allowed.discard(":")  # |: opens a repeat; no "::" after it either
         return allowed

@@ -37,6 +37,7 @@ class CheckedTune:
     lowest: int   # MIDI note numbers
     highest: int
     problems: list[str] = field(default_factory=list)
+    pickup: bool = False  # the first bar is a pick-up (shorter than the metre), one of `bars`
 
     @property
     def bar_share(self) -> float:
@@ -211,13 +212,13 @@ def check_tune(text: str) -> CheckedTune:
     """Check a tune (lines, then music21) and measure it. Raises StudioError naming the line of a problem."""
     fields = check_lines(text)
     score = parse(text)
-    bars, full = bar_counts(score, fields["M"])
+    bars, full, pickup = bar_counts(score, fields["M"])
     pitches = [p.midi for n in score.recurse().notes for p in n.pitches]
-    return CheckedTune(text, fields, score, bars, full, len(pitches), min(pitches), max(pitches))
+    return CheckedTune(text, fields, score, bars, full, len(pitches), min(pitches), max(pitches), pickup=pickup)
 
 
-def bar_counts(score, metre: str) -> tuple[int, int]:
-    """(bars, bars that fill the header's metre). A first bar shorter than the metre is a pick-up; a short
+def bar_counts(score, metre: str) -> tuple[int, int, bool]:
+    """(bars, bars that fill the header's metre, whether the first is a pick-up). A first bar shorter than the metre is a pick-up; a short
     bar that ends a section (a repeat or double bar) or the tune, and with the pick-up makes a whole bar,
     counts as filled, as does a short last bar. (music21's own bar length is not used: it invents a metre
     for a bar that does not fit.)"""
@@ -225,9 +226,9 @@ def bar_counts(score, metre: str) -> tuple[int, int]:
 
     measures = list(score.recurse().getElementsByClass("Measure"))
     if not measures:
-        return 0, 0
+        return 0, 0, False
     if not METRES.match(metre):
-        return len(measures), 0
+        return len(measures), 0, False
     target = float(metre_length(metre) * 4)
     pickup = 0.0
     full = 0
@@ -243,4 +244,4 @@ def bar_counts(score, metre: str) -> tuple[int, int]:
             full += 1
         elif length < target and (i == len(measures) - 1 or (ends_section and abs(length + pickup - target) < 1e-6)):
             full += 1
-    return len(measures), full
+    return len(measures), full, pickup > 0

@@ -357,7 +357,8 @@ def _write_outputs(tune: notation.CheckedTune, svg: str, params: dict, notes: li
     svg = svg.replace("<desc>", f"<desc>{AI_NOTICE}; parameters: {_xml(summary)}. ", 1)
     svg_path = out / f"{stem}.svg"
     svg_path.write_text(svg, encoding="utf-8")
-    params = {**params, "bars_written": tune.bars, "bars_filled": tune.full_bars, "notes": tune.notes,
+    params = {**params, "bars_written": tune.bars, "bars_filled": tune.full_bars, "pickup": tune.pickup,
+              "notes": tune.notes,
               "range": [tune.lowest, tune.highest], "seconds_writing": round(seconds, 2),
               "recording_seconds": round(recording.seconds, 2), "player": recording.player}
     return Composition(abc_text, midi_path, recording.path, svg_path, svg, params, notes + recording.notes)

@@ -128,10 +128,12 @@ def _compose_from_ui(model, title, key, metre, unit, tempo, bars, temperature, t
             elif kind == "done":
                 outputs = _outputs(value)
                 params = outputs[-1]
-                bars_done = params.get("bars_written", 0)
+                pickup = bool(params.get("pickup"))  # a pick-up leads in; the bars asked for are full ones
+                bars_done = params.get("bars_written", 0) - pickup
                 head = "**Stopped**" if params.get("stopped") else "**Done**"
                 notes = "".join(f"; {n}" for n in value.notes)
-                status = (f"{head}: {params.get('title')}, {bars_done} bars in {params.get('key')}, "
+                status = (f"{head}: {params.get('title')}, {bars_done} bars{' and a pick-up' if pickup else ''} "
+                          f"in {params.get('key')}, "
                           f"{params.get('metre')}, in {time.monotonic() - started:.1f} s{notes}")
                 table = key_values(params, skip=("weights", "studio_version", "notes", "gallery_id"))
                 yield (*outputs, table, status, *rating_updates([("the tune", value.gallery_id)]))

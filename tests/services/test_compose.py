@@ -135,3 +135,5 @@ def test_the_grammar_fills_every_bar(tmp_path):
     for seed, (key, metre) in enumerate([("D", "6/8"), ("G", "4/4"), ("Em", "3/4")]):
         result = composing.compose(MODEL, key=key, metre=metre, bars=8, seed=seed, out_dir=tmp_path / str(seed))
         assert result.parameters["bars_filled"] == result.parameters["bars_written"], result.abc
+        # the bars asked for are full ones; a pick-up, if the model wrote one, comes on top
+        assert result.parameters["bars_written"] - result.parameters["pickup"] == 8, result.abc

@@ -37,10 +37,10 @@ def test_malformed_abc_is_refused_naming_the_line(text, message):
 def test_a_good_tune_measures_its_bars_and_range():
     tune = notation.check_tune(TUNE)
     assert tune.fields["K"] == "D" and tune.fields["M"] == "6/8"
-    assert tune.bars == 6 and tune.full_bars == 6  # pick-up, 3 full bars, two endings
+    assert tune.bars == 6 and tune.full_bars == 6 and tune.pickup  # pick-up, 3 full bars, two endings
     assert (tune.lowest, tune.highest) == (62, 81)  # D4 .. A5
     short = notation.check_tune("X:1\nM:4/4\nL:1/8\nK:D\nabcd efga|ab|abcd efga|abcd efga|]\n")
-    assert short.bars == 4 and short.full_bars == 3
+    assert short.bars == 4 and short.full_bars == 3 and not short.pickup
 
 
 def test_header_values_are_checked_and_written():
@@ -67,9 +67,11 @@ def test_the_grammar_keeps_a_melody_well_formed():
     state.feed("c")
     assert "\n" not in state.allowed() and "|" not in state.allowed() and "]" in state.allowed()
     state.feed("e] {")
-    assert "|" not in state.allowed() and "}" in state.allowed()
-    state.feed("g}a :")
-    assert state.allowed() == {"|", ":"}
+    assert "|" not in state.allowed() and "}" not in state.allowed()  # a grace group holds a note
+    state.feed("g")
+    assert "}" in state.allowed() and " " not in state.allowed()
+    state.feed("}a :")
+    assert state.allowed() == {"|"}  # :| (never "::|", which music21 misreads)
     state.feed("|\n")
     assert state.bars == 2 and "\n" not in state.allowed()  # no blank line: it would end the tune
     state.feed("a" * 48)
@@ -212,6 +214,27 @@ def test_broken_rhythm_and_tuplets_are_finished_before_the_bar_line():
     assert "|" not in state.allowed() and " " not in state.allowed()
     state.feed("efg ")
     assert state.used == 4 and "|" in state.allowed()
+
+
+def test_a_note_ends_only_at_a_length_that_leaves_room_for_its_tuplet():
+    # 6/8: A2 and a triplet make 5 of 6 eighths; a second triplet's first note must be short enough for the
+    # two notes it still owes. Ending it here (a space, a slur's close) at a full eighth's 2/3 would leave 1/3
+    # for two notes: the melody used to get stuck there, writing spaces until it ran out of room.
+    state = _time_state("6/8", "1/8", "|A2 (3FGA G (3G,")
+    assert state.tuplet_left == 2
+    allowed = state.allowed()
+    assert "/" in allowed and not {" ", ")", "-"} & allowed, sorted(allowed)
+    state.feed("/")
+    assert " " in state.allowed() or "A" in state.allowed()  # G,/ fits: the next notes can follow
+
+
+def test_a_grace_group_closes_after_a_few_notes():
+    # grace notes take no time, so only a length bound ends a group the model will not close itself
+    state = _time_state("6/8", "1/8", "|A2 {gfedcBAG")
+    assert state.allowed() == {"}"}
+    state.feed("}")
+    assert "A" in state.allowed() and not state.grace_open
+    assert "}" in _time_state("6/8", "1/8", "|A2 {ga").allowed() and len(_time_state("6/8", "1/8", "|A2 {ga").allowed()) > 1
 
 
 def test_the_first_bar_may_be_a_pickup_and_a_melody_without_metre_keeps_no_time():
