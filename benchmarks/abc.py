@@ -100,7 +100,7 @@ def compose_measures(model: str, tunes: int, train_melodies: list[str], ranges: 
     lengths = list(range(8, 201, 4))
     grams = training_grams(train_melodies, lengths)
     first_ok = delivered = 0
-    bars = full = key_ok = range_ok = all_filled = 0
+    bars = full = key_ok = range_ok = all_filled = reached = 0
     copies, seconds, chars, rows = [], [], [], []
     (low_lo, low_hi), (high_lo, high_hi) = ranges
     for i in range(tunes):
@@ -118,6 +118,7 @@ def compose_measures(model: str, tunes: int, train_melodies: list[str], ranges: 
         bars += tune.bars
         full += tune.full_bars
         all_filled += tune.full_bars == tune.bars
+        reached += tune.bars - tune.pickup >= 16  # the bars asked for, full ones (a pick-up comes on top)
         analysed = tune.score.analyze("key")
         key_ok += analysed.tonic.pitchClass == declared_tonic(setting["key"])
         range_ok += low_lo <= tune.lowest <= low_hi and high_lo <= tune.highest <= high_hi
@@ -133,7 +134,7 @@ def compose_measures(model: str, tunes: int, train_melodies: list[str], ranges: 
     n = max(1, delivered)
     return {"tunes": tunes, "delivered": delivered, "first_draw_parses": round(first_ok / n, 3),
             "bars_filled": round(full / max(1, bars), 3), "tunes_all_filled": round(all_filled / n, 3),
-            "key_consistent": round(key_ok / n, 3),
+            "tunes_reaching_16_bars": round(reached / n, 3), "key_consistent": round(key_ok / n, 3),
             "range_consistent": round(range_ok / n, 3), "longest_copy_max": max(copies or [0]),
             "longest_copy_median": float(np.median(copies or [0])),
             "share_copying_40": round(sum(c >= COPY_RUN for c in copies) / n, 3),
@@ -299,6 +300,7 @@ def compositions_only(args) -> None:
             ("first draw parses", lambda m: f"{m['first_draw_parses']:.0%}"),
             ("bars that fill the metre", lambda m: f"{m['bars_filled']:.1%}"),
             ("tunes whose every bar fills the metre", lambda m: f"{m['tunes_all_filled']:.0%}"),
+            ("tunes with the 16 bars asked for (a pick-up on top)", lambda m: f"{m['tunes_reaching_16_bars']:.0%}"),
             ("key consistent (music21 analysis, tonic)", lambda m: f"{m['key_consistent']:.0%}"),
             ("range within training 1-99th percentiles", lambda m: f"{m['range_consistent']:.0%}"),
             ("longest run copied from training (max / median, characters)",
