@@ -39,7 +39,7 @@ table.kv td { padding: 3px 0; word-break: break-word; }
 /* Six compact star choices that fit one line even in Write's narrower column: the chosen one is shown by its
    colour, so the radio dot is hidden (visually only: the keyboard still reaches it). */
 .rating-row fieldset .wrap { gap: 4px; }
-.rating-row fieldset .wrap label { padding: 4px 8px; white-space: nowrap; }
+.rating-row fieldset .wrap label { padding: 4px 8px; white-space: nowrap; position: relative; }
 .rating-row fieldset .wrap label input[type=radio] { position: absolute; opacity: 0; width: 1px; height: 1px; }
 """
 

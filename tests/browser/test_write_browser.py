@@ -23,7 +23,15 @@ def test_write_streams_and_stop_stops(app, artifacts):
         page.locator("#write-max-new-tokens input[type=number]").fill("2000")
         page.locator("#write-max-new-tokens input[type=number]").press("Enter")
         page.get_by_text("Sampling", exact=True).click()
-        page.locator("#write-seed input").fill("3")
+        # The accordion mounts its fields as it opens: a value typed in that instant is lost (about one run
+        # in three here), so type until the field holds it, as a person would see and retype.
+        seed_box = page.locator("#write-seed input")
+        for _ in range(10):
+            seed_box.fill("3")
+            page.wait_for_timeout(200)
+            if seed_box.input_value() == "3":
+                break
+        assert seed_box.input_value() == "3"
         page.locator("#write-button").click()
         output = page.locator("#write-output-0 textarea")
         # Streaming: the text grows past the prompt while the model is still writing.
@@ -49,7 +57,10 @@ def test_write_streams_and_stop_stops(app, artifacts):
         page.locator("#write-stars").get_by_text("★★", exact=True).click()
         page.wait_for_function("document.querySelector('#write-rating-note').innerText.includes('Saved')",
                                timeout=60_000)
-        item = re.search(r"write item (\S+), seed 3: ★★", page.locator("#write-rating-note").inner_text()).group(1)
+        note = page.locator("#write-rating-note").inner_text()
+        saved = re.search(r"write item (\S+), seed 3: ★★", note)
+        assert saved, note
+        item = saved.group(1)
         record = gallery_item(item)
         assert record["rating"] == 2 and record["text"] == output.input_value()
 
