@@ -118,7 +118,7 @@ def compose_measures(model: str, tunes: int, train_melodies: list[str], ranges: 
         bars += tune.bars
         full += tune.full_bars
         all_filled += tune.full_bars == tune.bars
-        reached += tune.bars - tune.pickup >= 16  # the bars asked for, full ones (a pick-up comes on top)
+        reached += tune.full_length_bars >= 16  # the bars asked for (a pick-up comes on top)
         analysed = tune.score.analyze("key")
         key_ok += analysed.tonic.pitchClass == declared_tonic(setting["key"])
         range_ok += low_lo <= tune.lowest <= low_hi and high_lo <= tune.highest <= high_hi

@@ -102,13 +102,14 @@ def main() -> None:
 
     torch.set_num_threads(1)
     known = corpus_words()
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(args.texts)]  # seed i // 12 for the i-th
     rows, samples = [], {}
     for label, folder in versions:
         name = folder.name
         started = time.time()
         texts = [write_text(prompt, model=name, max_new_tokens=args.chars, seed=i // len(PROMPTS))
-                 for i, prompt in enumerate(PROMPTS * (args.texts // len(PROMPTS) + 1))][:args.texts]
-        new = [t[len(p):] for t, p in zip(texts, PROMPTS * (args.texts // len(PROMPTS) + 1))]
+                 for i, prompt in enumerate(prompts)]
+        new = [text[len(prompt):] for text, prompt in zip(texts, prompts)]  # what the model wrote
         words = words_of(new)
         share, count = real_share(words, known)
         long_share, long_count = real_share(words, known, 5)

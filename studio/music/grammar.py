@@ -11,8 +11,8 @@ With a metre and a unit length (`MelodyState.for_tune`), the state also keeps ti
 bar's length in unit lengths (L:) as notes, rests and chords are written, with their lengths (`2`, `/2`,
 `/`, `3/2`, ...; `LENGTHS`), broken rhythm (`A>B` is 3/2 + 1/2, `A<B` 1/2 + 3/2), tuplets (`(3ABC` is three
 notes in the time of two) and grace notes (no time). A bar line may then come only when the bar is exactly
-full (the first bar may be a shorter pick-up, which the bar count leaves out), and a note or a length that would overflow the bar is
-masked, so every bar the model closes fills the metre. music21's ABC reader is no help here: it reads a
+full (the first bar may be a shorter pick-up, which the bar count leaves out), and a note or a length that
+would overflow the bar is masked, so every bar the model closes fills the metre. music21's ABC reader is no help here: it reads a
 finished tune, not a character at a time, so this small clock is written by hand.
 """
 from __future__ import annotations

@@ -40,6 +40,11 @@ class CheckedTune:
     pickup: bool = False  # the first bar is a pick-up (shorter than the metre), one of `bars`
 
     @property
+    def full_length_bars(self) -> int:
+        """The bars after the pick-up, if any: what an artist asking for N bars counts."""
+        return self.bars - self.pickup
+
+    @property
     def bar_share(self) -> float:
         """Share of bars whose length fills the metre (a pick-up and its closing bar count as filled)."""
         return self.full_bars / self.bars if self.bars else 0.0
@@ -218,8 +223,8 @@ def check_tune(text: str) -> CheckedTune:
 
 
 def bar_counts(score, metre: str) -> tuple[int, int, bool]:
-    """(bars, bars that fill the header's metre, whether the first is a pick-up). A first bar shorter than the metre is a pick-up; a short
-    bar that ends a section (a repeat or double bar) or the tune, and with the pick-up makes a whole bar,
+    """(bars, bars that fill the header's metre, whether the first is a pick-up). A first bar shorter than
+    the metre is a pick-up; a short bar that ends a section (a repeat or double bar) or the tune, and with the pick-up makes a whole bar,
     counts as filled, as does a short last bar. (music21's own bar length is not used: it invents a metre
     for a bar that does not fit.)"""
     from music21 import bar as m21bar

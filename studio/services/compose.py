@@ -304,7 +304,8 @@ def compose(model: str | None = None, title: str = DEFAULTS["title"], key: str =
                           + "; ".join(failures[:2]) + "); try another seed, a lower temperature or another model")
     tune, attempt, reached, svg = best
     if stopped_in and attempt + 1 == stopped_in:
-        notes.append(f"stopped after {tune.bars} bar{'s' if tune.bars != 1 else ''}: the tune ends at its last "
+        done = tune.full_length_bars
+        notes.append(f"stopped after {done} bar{'s' if done != 1 else ''}: the tune ends at its last "
                      "full bar")
     elif stopped_in:
         notes.append(f"stopped during draw {stopped_in}; draw {attempt + 1}, finished before, is kept")
